@@ -1,0 +1,24 @@
+#include "core/linear.h"
+
+#include "core/error.h"
+
+namespace hqq {
+
+DenseLinear::DenseLinear(at::Tensor weight, at::Tensor bias)
+    : weight_(std::move(weight)), bias_(std::move(bias)) {
+  if (weight_.dim() != 2) throw Error("DenseLinear: weight must be 2-D");
+  if (bias_.defined() && (bias_.dim() != 1 || bias_.size(0) != weight_.size(0)))
+    throw Error("DenseLinear: bias must have out_features elements");
+}
+
+at::Tensor DenseLinear::forward(const at::Tensor& x) const {
+  return at::linear(x, weight_, bias_);
+}
+
+int64_t DenseLinear::storage_bytes() const {
+  int64_t n = weight_.numel() * weight_.element_size();
+  if (bias_.defined()) n += bias_.numel() * bias_.element_size();
+  return n;
+}
+
+}  // namespace hqq

@@ -1,0 +1,39 @@
+#pragma once
+// The one interface every linear layer of the model goes through. Dense weights, HQQ-quantized
+// weights and LoRA-wrapped layers all implement it, so the model code never knows which it runs.
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hqq {
+
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  // x: [..., in_features] in the compute dtype; returns [..., out_features] in the same dtype.
+  virtual at::Tensor forward(const at::Tensor& x) const = 0;
+  virtual int64_t in_features() const = 0;
+  virtual int64_t out_features() const = 0;
+  virtual std::string kind() const = 0;       // "dense", "hqq", "lora", ...
+  virtual int64_t storage_bytes() const = 0;  // bytes the layer holds for its weights
+};
+
+// y = x Wᵀ + b with W [out, in], possibly a zero-copy view into a mapped checkpoint.
+class DenseLinear final : public Linear {
+ public:
+  DenseLinear(at::Tensor weight, at::Tensor bias = {});
+  at::Tensor forward(const at::Tensor& x) const override;
+  int64_t in_features() const override { return weight_.size(1); }
+  int64_t out_features() const override { return weight_.size(0); }
+  std::string kind() const override { return "dense"; }
+  int64_t storage_bytes() const override;
+  const at::Tensor& weight() const { return weight_; }
+  const at::Tensor& bias() const { return bias_; }
+
+ private:
+  at::Tensor weight_, bias_;
+};
+
+}  // namespace hqq

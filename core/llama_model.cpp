@@ -1,0 +1,194 @@
+#include "core/llama_model.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace hqq {
+namespace {
+
+// The tensor `name` with the expected shape, converted to `dtype` (a view when it already is).
+at::Tensor load_tensor(const Checkpoint& ckpt, const std::string& name, std::vector<int64_t> shape,
+                       at::ScalarType dtype) {
+  if (!ckpt.has(name))
+    fail_input(ckpt.dir().string(), "missing tensor '" + name + "' required by config.json");
+  const TensorEntry& e = ckpt.entry(name);
+  if (e.shape != shape) {
+    auto fmt = [](const std::vector<int64_t>& s) {
+      std::string r = "[";
+      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+      return r + "]";
+    };
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' has shape " + fmt(e.shape) +
+                                       " but config.json implies " + fmt(shape));
+  }
+  if (e.dtype != DType::F32 && e.dtype != DType::F16 && e.dtype != DType::BF16)
+    fail_input(ckpt.file_of(name),
+               "tensor '" + name + "' has non-float dtype " + dtype_name(e.dtype));
+  return ckpt.tensor(name).to(dtype);
+}
+
+}  // namespace
+
+std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::string& prefix,
+                                          int64_t out, int64_t in, bool has_bias,
+                                          at::ScalarType dtype) {
+  at::Tensor w = load_tensor(ckpt, prefix + ".weight", {out, in}, dtype);
+  at::Tensor b = has_bias ? load_tensor(ckpt, prefix + ".bias", {out}, dtype) : at::Tensor();
+  return std::make_unique<DenseLinear>(std::move(w), std::move(b));
+}
+
+LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
+  if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
+    throw InputError("compute dtype must be float32, bfloat16 or float16");
+  LlamaModel m;
+  m.config_ = c;
+  m.dtype_ = opts.dtype;
+  m.rope_ = std::make_shared<RotaryEmbedding>(c);
+  const LinearFactory& make =
+      opts.linear_factory ? opts.linear_factory : LinearFactory(make_dense_linear);
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
+  m.final_norm_ = load_tensor(ckpt, "model.norm.weight", {h}, opts.dtype);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    check_cancel(opts.cancel);
+    report(opts.progress, {"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    DecoderLayer layer;
+    layer.input_norm = load_tensor(ckpt, p + "input_layernorm.weight", {h}, opts.dtype);
+    layer.post_attention_norm =
+        load_tensor(ckpt, p + "post_attention_layernorm.weight", {h}, opts.dtype);
+    layer.q_proj = make(ckpt, p + "self_attn.q_proj", c.q_dim(), h, c.qkv_bias, opts.dtype);
+    layer.k_proj = make(ckpt, p + "self_attn.k_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
+    layer.v_proj = make(ckpt, p + "self_attn.v_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
+    layer.o_proj = make(ckpt, p + "self_attn.o_proj", h, c.q_dim(), c.o_bias, opts.dtype);
+    layer.gate_proj = make(ckpt, p + "mlp.gate_proj", f, h, c.mlp_bias, opts.dtype);
+    layer.up_proj = make(ckpt, p + "mlp.up_proj", f, h, c.mlp_bias, opts.dtype);
+    layer.down_proj = make(ckpt, p + "mlp.down_proj", h, f, c.mlp_bias, opts.dtype);
+    m.layers_.push_back(std::move(layer));
+  }
+  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
+    if (!c.tie_word_embeddings)
+      fail_input(ckpt.dir().string(),
+                 "missing tensor 'lm_head.weight' and tie_word_embeddings is false");
+    m.lm_head_ = std::make_unique<DenseLinear>(m.embed_tokens_);
+  } else {
+    m.lm_head_ = make(ckpt, "lm_head", c.vocab_size, h, false, opts.dtype);
+  }
+  report(opts.progress, {"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
+  return m;
+}
+
+at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * at::rsqrt(var + config_.rms_norm_eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x,
+                                 int64_t start, const at::Tensor& cos, const at::Tensor& sin,
+                                 KvCache* cache) const {
+  const auto& c = config_;
+  const int64_t B = x.size(0), T = x.size(1), H = c.num_attention_heads, KV = c.num_key_value_heads,
+                D = c.head_dim, G = H / KV;
+  at::Tensor q = layer.q_proj->forward(x).view({B, T, H, D}).transpose(1, 2);
+  at::Tensor k = layer.k_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor v = layer.v_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  q = RotaryEmbedding::apply(q, cos, sin);
+  k = RotaryEmbedding::apply(k, cos, sin);
+  if (cache) std::tie(k, v) = cache->append(index, k, v);
+  const int64_t S = k.size(2);
+  // Query head h uses key/value head h / G (HF repeat_kv), without materialising the repeat.
+  at::Tensor qg = q.reshape({B, KV, G, T, D});
+  at::Tensor scores =
+      at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * (1.0 / std::sqrt(double(D)));
+  const bool need_mask = T > 1 || (c.sliding_window && S > *c.sliding_window);
+  if (need_mask) {
+    // Query i sits at absolute position start + i; key j is visible when j <= start + i and,
+    // with a sliding window W, start + i - j < W.
+    at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
+    at::Tensor kpos = at::arange(0, S, at::kLong).unsqueeze(0);
+    at::Tensor hidden = kpos > qpos;
+    if (c.sliding_window) hidden = hidden | ((qpos - kpos) >= *c.sliding_window);
+    scores =
+        scores.masked_fill(hidden.to(scores.device()), -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
+  at::Tensor out = at::matmul(probs, v.unsqueeze(2));  // [B, KV, G, T, D]
+  out = out.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
+  return layer.o_proj->forward(out);
+}
+
+at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) const {
+  if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
+    throw Error("forward: tokens must be [B, T] int64");
+  const int64_t T = tokens.size(1);
+  if (T == 0) throw Error("forward: empty token sequence");
+  if (tokens.numel() > 0) {
+    int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+    if (lo < 0 || hi >= config_.vocab_size)
+      throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) +
+                       " is outside the vocabulary (size " + std::to_string(config_.vocab_size) +
+                       ")");
+  }
+  if (cache && cache->batch() != tokens.size(0))
+    throw Error("forward: batch size differs from the cache's");
+  const int64_t start = cache ? cache->length() : 0;
+  at::Tensor h = at::embedding(embed_tokens_, tokens);
+  auto [cos, sin] = rope_->cos_sin(start, T, dtype_, h.device());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DecoderLayer& layer = layers_[l];
+    h = h + attention(layer, static_cast<int64_t>(l), rms_norm(h, layer.input_norm), start, cos,
+                      sin, cache);
+    at::Tensor x = rms_norm(h, layer.post_attention_norm);
+    h = h +
+        layer.down_proj->forward(at::silu(layer.gate_proj->forward(x)) * layer.up_proj->forward(x));
+  }
+  if (cache) cache->commit(T);
+  return rms_norm(h, final_norm_);
+}
+
+at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
+  return lm_head_->forward(hidden).to(at::kFloat);
+}
+
+at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache) const {
+  return logits(hidden_states(tokens, cache));
+}
+
+KvCache LlamaModel::make_cache(int64_t batch, int64_t capacity) const {
+  return KvCache(config_, batch, capacity, dtype_, embed_tokens_.device());
+}
+
+std::vector<LinearSlot> LlamaModel::linear_slots() {
+  std::vector<LinearSlot> out;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    auto& L = layers_[l];
+    out.push_back({p + "self_attn.q_proj", &L.q_proj});
+    out.push_back({p + "self_attn.k_proj", &L.k_proj});
+    out.push_back({p + "self_attn.v_proj", &L.v_proj});
+    out.push_back({p + "self_attn.o_proj", &L.o_proj});
+    out.push_back({p + "mlp.gate_proj", &L.gate_proj});
+    out.push_back({p + "mlp.up_proj", &L.up_proj});
+    out.push_back({p + "mlp.down_proj", &L.down_proj});
+  }
+  out.push_back({"lm_head", &lm_head_});
+  return out;
+}
+
+int64_t LlamaModel::weight_bytes() const {
+  auto bytes = [](const at::Tensor& t) { return t.numel() * t.element_size(); };
+  int64_t n = bytes(embed_tokens_) + bytes(final_norm_);
+  for (const auto& L : layers_) {
+    n += bytes(L.input_norm) + bytes(L.post_attention_norm);
+    for (const Linear* p : {L.q_proj.get(), L.k_proj.get(), L.v_proj.get(), L.o_proj.get(),
+                            L.gate_proj.get(), L.up_proj.get(), L.down_proj.get()})
+      n += p->storage_bytes();
+  }
+  if (!config_.tie_word_embeddings) n += lm_head_->storage_bytes();
+  return n;
+}
+
+}  // namespace hqq

@@ -1,0 +1,101 @@
+#include "core/model_info.h"
+
+#include "core/checkpoint.h"
+#include "core/quant_preset.h"
+#include "core/safetensors_header.h"
+#include "core/tokenizer_config.h"
+
+namespace hqq {
+
+namespace fs = std::filesystem;
+
+namespace {
+bool is_layer_projection(const std::string& name) {
+  if (name.rfind("model.layers.", 0) != 0) return false;
+  if (name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0) return false;
+  return name.find("_proj.") != std::string::npos;
+}
+}  // namespace
+
+ModelInfo inspect_model(const fs::path& dir) {
+  ModelInfo info;
+  info.dir = dir.string();
+  info.config = load_model_config(dir);
+  std::map<std::string, std::string> weight_map;
+  auto files = checkpoint_weight_files(dir, &weight_map);
+  info.shards = static_cast<int>(files.size());
+  for (const auto& f : files) {
+    SafetensorsHeader h = read_safetensors_header(f.string());
+    std::string fname = f.filename().string();
+    for (const auto& t : h.tensors) {
+      if (!weight_map.empty()) {
+        auto it = weight_map.find(t.name);
+        if (it == weight_map.end() || it->second != fname) continue;
+      }
+      ++info.tensors;
+      info.weight_bytes += t.nbytes();
+      int64_t n = static_cast<int64_t>(t.numel());
+      info.parameters += n;
+      info.parameters_by_dtype[dtype_name(t.dtype)] += n;
+      if (is_layer_projection(t.name)) info.linear_parameters += n;
+    }
+  }
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file()) info.size_on_disk += e.file_size();
+  if (fs::exists(dir / "tokenizer.model"))
+    info.tokenizer = "sentencepiece";
+  else if (fs::exists(dir / "tokenizer.json"))
+    info.tokenizer = "tokenizer.json only";
+  else
+    info.tokenizer = "none";
+  TokenizerConfig tc = load_tokenizer_config(dir);
+  info.has_chat_template = !tc.chat_template.empty();
+  info.eos_token_ids = tc.eos_token_ids;
+  const double kept_bytes = 2.0 * static_cast<double>(info.parameters - info.linear_parameters);
+  for (const auto& p : quant_presets()) {
+    SizeEstimate e;
+    e.preset = p.name;
+    e.bits_per_weight = bits_per_weight(p.bits, p.group_size);
+    e.bytes = static_cast<uint64_t>(kept_bytes + static_cast<double>(info.linear_parameters) *
+                                                     e.bits_per_weight / 8.0);
+    info.estimates.push_back(e);
+  }
+  return info;
+}
+
+nlohmann::json to_json(const ModelInfo& info) {
+  const auto& c = info.config;
+  nlohmann::json est = nlohmann::json::array();
+  for (const auto& e : info.estimates)
+    est.push_back(
+        {{"preset", e.preset}, {"bits_per_weight", e.bits_per_weight}, {"bytes", e.bytes}});
+  return {
+      {"dir", info.dir},
+      {"model_type", c.model_type},
+      {"architecture", c.architecture},
+      {"parameters", info.parameters},
+      {"linear_parameters", info.linear_parameters},
+      {"weight_bytes", info.weight_bytes},
+      {"size_on_disk", info.size_on_disk},
+      {"shards", info.shards},
+      {"tensors", info.tensors},
+      {"parameters_by_dtype", info.parameters_by_dtype},
+      {"torch_dtype", c.torch_dtype},
+      {"vocab_size", c.vocab_size},
+      {"hidden_size", c.hidden_size},
+      {"intermediate_size", c.intermediate_size},
+      {"num_hidden_layers", c.num_hidden_layers},
+      {"num_attention_heads", c.num_attention_heads},
+      {"num_key_value_heads", c.num_key_value_heads},
+      {"head_dim", c.head_dim},
+      {"max_position_embeddings", c.max_position_embeddings},
+      {"rope_theta", c.rope_theta},
+      {"tie_word_embeddings", c.tie_word_embeddings},
+      {"tokenizer", info.tokenizer},
+      {"chat_template", info.has_chat_template},
+      {"eos_token_ids", info.eos_token_ids},
+      {"size_estimates", est},
+  };
+}
+
+}  // namespace hqq

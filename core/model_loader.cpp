@@ -1,0 +1,41 @@
+#include "core/model_loader.h"
+
+#include "core/error.h"
+
+namespace hqq {
+
+at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& config) {
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  if (name == "auto") return config.torch_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  throw InputError("unknown dtype '" + name + "' (use auto, float32, bfloat16 or float16)");
+}
+
+const Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer) throw InputError(tokenizer_problem);
+  return *tokenizer;
+}
+
+LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtype,
+                       const ProgressFn& progress, const CancelToken* cancel) {
+  ModelConfig config = load_model_config(dir);
+  LoadOptions opts;
+  opts.dtype = parse_compute_dtype(dtype, config);
+  opts.progress = progress;
+  opts.cancel = cancel;
+  Checkpoint ckpt = Checkpoint::open(dir);
+  LoadedModel m{config, LlamaModel::load(ckpt, config, opts), std::nullopt, {}};
+  try {
+    m.tokenizer = Tokenizer::load(dir);
+  } catch (const InputError& e) {
+    m.tokenizer_problem = e.what();
+  }
+  if (m.tokenizer && m.tokenizer->vocab_size() > config.vocab_size)
+    fail_input((dir / "tokenizer.model").string(),
+               "has " + std::to_string(m.tokenizer->vocab_size()) +
+                   " pieces but the model's vocab_size is " + std::to_string(config.vocab_size));
+  return m;
+}
+
+}  // namespace hqq

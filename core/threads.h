@@ -1,0 +1,11 @@
+#pragma once
+// libtorch starts with one intra-op thread on this platform; every entry point sets it explicitly.
+
+namespace hqq {
+
+// Number of cores available to this process (affinity-aware).
+int available_cores();
+// Sets libtorch's intra-op thread count; n <= 0 means all available cores. Returns the count set.
+int set_compute_threads(int n);
+
+}  // namespace hqq
