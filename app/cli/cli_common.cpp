@@ -1,0 +1,59 @@
+#include "app/cli/cli_common.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+namespace hqq::cli {
+
+CancelToken& interrupt_token() {
+  static CancelToken token;  // the one process-wide token a signal handler can reach
+  return token;
+}
+
+namespace {
+volatile std::sig_atomic_t g_interrupts = 0;
+
+void on_sigint(int) {
+  // A second Ctrl-C exits at once, for a job that does not poll the token.
+  if (++g_interrupts > 1) _exit(130);
+  interrupt_token().cancel();  // an atomic store: async-signal-safe
+}
+}  // namespace
+
+void install_interrupt_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void reset_interrupts() {
+  g_interrupts = 0;
+  interrupt_token().reset();
+}
+
+ProgressFn stderr_progress(const GlobalOptions& g) {
+  if (g.quiet) return {};
+  const bool tty = isatty(STDERR_FILENO);
+  return [tty](const ProgressEvent& e) {
+    int pct = e.total > 0 ? static_cast<int>(100 * e.done / e.total) : 0;
+    std::fprintf(stderr, "%s[%s] %3d%% %lld/%lld %s%s", tty ? "\r\033[K" : "", e.stage.c_str(), pct,
+                 static_cast<long long>(e.done), static_cast<long long>(e.total), e.message.c_str(),
+                 tty ? "" : "\n");
+    std::fflush(stderr);
+  };
+}
+
+void finish_progress_line(const GlobalOptions& g) {
+  if (!g.quiet && isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
+}
+
+void print_json(const nlohmann::json& j) {
+  std::cout << j.dump(2) << std::endl;
+}
+
+}  // namespace hqq::cli

@@ -1,0 +1,36 @@
+#pragma once
+// What every hqq subcommand shares: global options, Ctrl-C to cancel, progress on stderr.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/progress.h"
+
+namespace hqq::cli {
+
+struct GlobalOptions {
+  int threads = 0;             // 0: all cores
+  std::string dtype = "auto";  // compute dtype
+  bool json = false;           // machine-readable results on stdout
+  bool quiet = false;          // no progress on stderr
+};
+
+// The token Ctrl-C triggers (installed by main); jobs poll it.
+CancelToken& interrupt_token();
+void install_interrupt_handler();
+// After a cancelled step that the command survives (a chat reply), arm Ctrl-C again.
+void reset_interrupts();
+
+// Progress lines on stderr: rewritten in place on a terminal, one line per step otherwise.
+ProgressFn stderr_progress(const GlobalOptions& g);
+void finish_progress_line(const GlobalOptions& g);
+
+void print_json(const nlohmann::json& j);
+
+// Registers the subcommands; each sets *run to its action when selected.
+using Action = std::function<int()>;
+void add_info_command(CLI::App& app, GlobalOptions& g, Action* run);
+void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run);
+void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run);
+
+}  // namespace hqq::cli

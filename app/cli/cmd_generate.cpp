@@ -1,0 +1,182 @@
+// hqq generate / hqq chat: text generation from a prompt, or an interactive terminal chat.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "app/cli/cli_common.h"
+#include "core/chat_template.h"
+#include "core/generate.h"
+#include "core/model_loader.h"
+
+namespace hqq::cli {
+
+namespace {
+
+struct SamplingArgs {
+  GenerateOptions opts;
+  std::string system;
+  int64_t ctx = 4096;
+};
+
+void add_sampling_options(CLI::App* cmd, SamplingArgs& a) {
+  auto& s = a.opts.sampling;
+  cmd->add_option("-n,--max-tokens", a.opts.max_new_tokens, "Most tokens to generate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", s.temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", s.top_k, "Sample among the k most likely tokens (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")
+      ->check(CLI::Range(0.0001f, 1.0f));
+  cmd->add_option("--repetition-penalty", s.repetition_penalty,
+                  "Penalty for tokens already seen (1: off)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", s.seed, "Random seed for sampling");
+  cmd->add_option("--stop", a.opts.stop_strings, "Stop when this text is produced (repeatable)");
+  cmd->add_option("--system", a.system, "System message (chat template)");
+  cmd->add_option("--ctx", a.ctx, "Context length for the KV cache (capped by the model)")
+      ->check(CLI::PositiveNumber);
+}
+
+std::vector<int64_t> chat_prompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages) {
+  const auto& cfg = tok.config();
+  std::string text = render_chat(cfg.chat_template, messages, true, cfg.bos_token, cfg.eos_token);
+  // Templates spell BOS themselves; the plain fallback does not.
+  bool add_bos = cfg.chat_template.empty() && cfg.add_bos_token;
+  return tok.encode(text, add_bos, /*parse_special=*/true);
+}
+
+void print_stats(const GenerateResult& r) {
+  fmt::print(
+      stderr,
+      "\n[{} prompt tokens, {:.1f} tok/s prefill; {} generated, {:.1f} tok/s decode; stop: {}]\n",
+      r.prompt_tokens, r.prefill_tokens_per_second(), r.tokens.size(), r.decode_tokens_per_second(),
+      r.stop_reason);
+}
+
+nlohmann::json result_json(const GenerateResult& r) {
+  return {{"text", r.text},
+          {"tokens", r.tokens},
+          {"stop_reason", r.stop_reason},
+          {"prompt_tokens", r.prompt_tokens},
+          {"prefill_seconds", r.prefill_seconds},
+          {"decode_seconds", r.decode_seconds},
+          {"prefill_tokens_per_second", r.prefill_tokens_per_second()},
+          {"decode_tokens_per_second", r.decode_tokens_per_second()}};
+}
+
+}  // namespace
+
+void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
+  struct GenArgs : SamplingArgs {
+    std::string model, prompt;
+    bool chat = false;
+  };
+  auto a = std::make_shared<GenArgs>();
+  auto* gen =
+      app.add_subcommand("generate", "Continue a prompt (or answer it as a chat with --chat)");
+  gen->add_option("model", a->model, "Model folder")->required();
+  gen->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
+  gen->add_flag("--chat", a->chat,
+                "Wrap the prompt in the model's chat template as a user message");
+  add_sampling_options(gen, *a);
+  gen->callback([&g, a, run] {
+    *run = [&g, a] {
+      LoadedModel m = load_model(a->model, g.dtype, stderr_progress(g), &interrupt_token());
+      finish_progress_line(g);
+      const Tokenizer& tok = m.require_tokenizer();
+      std::vector<int64_t> prompt;
+      if (a->chat || !a->system.empty()) {
+        std::vector<ChatMessage> msgs;
+        if (!a->system.empty()) msgs.push_back({"system", a->system});
+        msgs.push_back({"user", a->prompt});
+        prompt = chat_prompt(tok, msgs);
+      } else {
+        prompt = tok.encode(a->prompt, tok.config().add_bos_token);
+      }
+      TextCallback stream;
+      if (!g.json) stream = [](std::string_view s) { std::cout << s << std::flush; };
+      GenerateResult r = generate(m.model, tok, prompt, a->opts, stream, &interrupt_token());
+      if (g.json)
+        print_json(result_json(r));
+      else {
+        std::cout << std::endl;
+        if (!g.quiet) print_stats(r);
+      }
+      return r.stop_reason == "cancelled" ? 130 : 0;
+    };
+  });
+
+  struct ChatArgs : SamplingArgs {
+    std::string model;
+  };
+  auto c = std::make_shared<ChatArgs>();
+  c->opts.sampling.temperature = 0.7f;
+  c->opts.sampling.top_p = 0.9f;
+  c->opts.max_new_tokens = 512;
+  auto* chat =
+      app.add_subcommand("chat", "Chat with a model in the terminal (/reset, /system TEXT, /exit)");
+  chat->add_option("model", c->model, "Model folder")->required();
+  add_sampling_options(chat, *c);
+  chat->callback([&g, c, run] {
+    *run = [&g, c] {
+      LoadedModel m = load_model(c->model, g.dtype, stderr_progress(g), &interrupt_token());
+      finish_progress_line(g);
+      const Tokenizer& tok = m.require_tokenizer();
+      int64_t ctx = std::min(c->ctx, m.config.max_position_embeddings);
+      DecodeState state{m.model.make_cache(1, ctx), {}};
+      std::vector<ChatMessage> messages;
+      if (!c->system.empty()) messages.push_back({"system", c->system});
+      GenerateOptions opts = c->opts;
+      if (tok.config().chat_template.empty()) opts.stop_strings.push_back("\nuser:");
+      fmt::print(
+          stderr,
+          "Chatting with {} ({} context). /reset, /system TEXT, /exit; Ctrl-C stops a reply.\n",
+          c->model, ctx);
+      std::string line;
+      while (true) {
+        std::cout << "> " << std::flush;
+        if (!std::getline(std::cin, line) || line == "/exit" || line == "/quit") break;
+        if (line.empty()) continue;
+        if (line == "/reset") {
+          messages.erase(std::remove_if(messages.begin(), messages.end(),
+                                        [](auto& x) { return x.role != "system"; }),
+                         messages.end());
+          continue;
+        }
+        if (line.rfind("/system ", 0) == 0) {
+          messages.clear();
+          messages.push_back({"system", line.substr(8)});
+          continue;
+        }
+        messages.push_back({"user", line});
+        std::vector<int64_t> prompt;
+        try {
+          prompt = chat_prompt(tok, messages);
+        } catch (const TemplateError& e) {
+          messages.pop_back();
+          fmt::print(stderr, "error: {}\n", e.what());
+          continue;
+        }
+        if (static_cast<int64_t>(prompt.size()) + 1 >= ctx) {
+          fmt::print(stderr,
+                     "error: the conversation no longer fits in {} tokens; /reset to start over\n",
+                     ctx);
+          messages.pop_back();
+          continue;
+        }
+        GenerateResult r = generate(
+            m.model, tok, prompt, opts, [](std::string_view s) { std::cout << s << std::flush; },
+            &interrupt_token(), &state);
+        std::cout << std::endl;
+        if (!g.quiet) print_stats(r);
+        messages.push_back({"assistant", r.text});
+        if (r.stop_reason == "cancelled") reset_interrupts();
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace hqq::cli

@@ -1,0 +1,140 @@
+// End-to-end tests of the hqq command line: real processes, real files, exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hqq::test::TempDir;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result hqq(const std::string& args, const std::string& stdin_text = "") {
+  TempDir tmp;
+  std::string cmd = std::string(HQQ_CLI_PATH) + " " + args + " > " + (tmp / "out").string() +
+                    " 2> " + (tmp / "err").string();
+  if (!stdin_text.empty()) {
+    hqq::test::write_file(tmp / "in", stdin_text);
+    cmd += " < " + (tmp / "in").string();
+  } else {
+    cmd += " < /dev/null";
+  }
+  int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = hqq::test::read_file(tmp / "out");
+  r.err = hqq::test::read_file(tmp / "err");
+  return r;
+}
+
+std::string model(const std::string& name) {
+  return (hqq::test::fixtures() / "models" / name).string();
+}
+
+TEST(Cli, VersionAndHelp) {
+  Result v = hqq("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find("hqq 0."), std::string::npos) << v.out;
+  EXPECT_EQ(hqq("--help").code, 0);
+  EXPECT_EQ(hqq("").code, 2);
+  EXPECT_EQ(hqq("no-such-command").code, 2);
+}
+
+TEST(Cli, InfoJsonCountsParametersFromHeaders) {
+  Result r = hqq("--json info " + model("llama_gqa_fp32"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  // hidden 64, ffn 160, 4 heads of 16, 2 kv heads, 2 layers, vocab 256, separate lm_head.
+  const int64_t layer = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 64 * 160 + 2 * 64;
+  EXPECT_EQ(j["parameters"].get<int64_t>(), 2 * layer + 2 * 256 * 64 + 64);
+  EXPECT_EQ(j["shards"].get<int>(), 2);
+  EXPECT_EQ(j["num_key_value_heads"].get<int>(), 2);
+  EXPECT_EQ(j["weight_bytes"].get<int64_t>(), 4 * j["parameters"].get<int64_t>());
+}
+
+TEST(Cli, GenerateIsDeterministicWhenGreedy) {
+  std::string args =
+      "--json -q generate " + model("llama_chat_tok1000") + " --prompt 'In the beginning' -n 7";
+  Result a = hqq(args), b = hqq(args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["tokens"].size(), 7u);
+  EXPECT_EQ(ja["tokens"], jb["tokens"]);
+  EXPECT_EQ(ja["stop_reason"], "length");
+  Result chat = hqq("--json -q generate " + model("llama_chat_tok1000") +
+                    " --prompt 'In the beginning' -n 3 --chat");
+  ASSERT_EQ(chat.code, 0) << chat.err;
+  // The Zephyr template wraps the prompt: more prompt tokens than the bare text.
+  EXPECT_GT(nlohmann::json::parse(chat.out)["prompt_tokens"].get<int>(),
+            ja["prompt_tokens"].get<int>());
+}
+
+TEST(Cli, PerplexityJson) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  std::string para =
+      hqq::test::read_file(hqq::test::shared_data() / "corpora" / "moby-dick" / "moby-dick.txt");
+  hqq::test::write_file(text, para.substr(0, 20000));
+  Result r = hqq("--json ppl " + model("llama_chat_tok1000") + " --text " + text.string() +
+                 " --ctx 64 --max-tokens 1000 --batch 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["windows"].get<int>(), 1000 / 64);
+  EXPECT_EQ(j["tokens_scored"].get<int>(), (1000 / 64) * 63);
+  EXPECT_EQ(j["ctx"].get<int>(), 64);
+  EXPECT_NEAR(j["ppl"].get<double>(), std::exp(j["mean_nll"].get<double>()),
+              1e-6 * j["ppl"].get<double>());
+  EXPECT_GT(j["ppl"].get<double>(), 1.0);
+  for (const char* key : {"seconds", "method"}) EXPECT_TRUE(j.contains(key)) << key;
+  Result l = hqq("--json -q ppl " + model("llama_chat_tok1000") + " --text " + text.string() +
+                 " --ctx 64 --max-tokens 1000 --method llamacpp");
+  ASSERT_EQ(l.code, 0) << l.err;
+  EXPECT_EQ(nlohmann::json::parse(l.out)["tokens_scored"].get<int>(), (1000 / 64) * 31);
+}
+
+TEST(Cli, ChatReadsTurnsFromStdin) {
+  Result r = hqq("-q chat " + model("llama_chat_tok1000") + " -n 4 --temperature 0",
+                 "Hello there\n/reset\nAgain\n/exit\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GE(std::count(r.out.begin(), r.out.end(), '>'), 3);
+}
+
+TEST(Cli, BadInputExitsWithTwoAndNamesTheFile) {
+  TempDir tmp;
+  Result missing_text =
+      hqq("ppl " + model("llama_chat_tok1000") + " --text " + (tmp / "nope.txt").string());
+  EXPECT_EQ(missing_text.code, 2);
+  EXPECT_NE(missing_text.err.find("nope.txt"), std::string::npos) << missing_text.err;
+
+  Result not_a_model = hqq("info " + tmp.path().string());
+  EXPECT_EQ(not_a_model.code, 2);
+  EXPECT_NE(not_a_model.err.find("config.json"), std::string::npos) << not_a_model.err;
+
+  // A truncated copy of a checkpoint.
+  fs::path broken = tmp / "broken";
+  fs::create_directories(broken);
+  for (const auto& e : fs::directory_iterator(model("llama_chat_tok1000")))
+    fs::copy(e.path(), broken / e.path().filename());
+  fs::resize_file(broken / "model.safetensors", fs::file_size(broken / "model.safetensors") / 2);
+  Result truncated = hqq("generate " + broken.string() + " -p hi");
+  EXPECT_EQ(truncated.code, 2);
+  EXPECT_NE(truncated.err.find("model.safetensors"), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("out of range"), std::string::npos) << truncated.err;
+
+  EXPECT_EQ(hqq("ppl " + model("llama_chat_tok1000") + " --text x --ctx 1").code, 2);
+  // A model without a tokenizer cannot score text: say so.
+  Result no_tok = hqq("generate " + model("llama_gqa_fp32") + " -p hi");
+  EXPECT_EQ(no_tok.code, 2);
+  EXPECT_NE(no_tok.err.find("tokenizer"), std::string::npos) << no_tok.err;
+}
+
+}  // namespace
