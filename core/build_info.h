@@ -1,0 +1,12 @@
+#pragma once
+// Versions of the engine and what it was built with, for --version and the About box.
+#include <string>
+
+namespace hqq {
+
+std::string hqq_version();
+std::string torch_version();
+// "avx512", "avx2" or "scalar", and the CPU features behind it.
+std::string cpu_summary();
+
+}  // namespace hqq

@@ -1,0 +1,59 @@
+#pragma once
+// The Model page: open a checkpoint folder (dialog, drag-and-drop, recent list) and show its
+// card. Reading the card happens in a worker thread; errors appear in the page, never a crash.
+#include <QFutureWatcher>
+#include <QSettings>
+#include <QWidget>
+#include <memory>
+
+class QLabel;
+class QListWidget;
+class QPushButton;
+
+namespace hqq {
+struct ModelInfo;
+}
+
+namespace hqq::ui {
+
+class ModelCardWidget;
+
+class ModelPage : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ModelPage(QSettings& settings, QWidget* parent = nullptr);
+  ~ModelPage() override;
+  const ModelCardWidget* card() const { return card_; }
+  QString current_model() const { return current_; }
+  QString error_text() const;
+  bool busy() const;
+
+ public slots:
+  void open_model(const QString& dir);
+  void choose_model();
+
+ signals:
+  void model_opened(const QString& dir);
+  void model_failed(const QString& dir, const QString& message);
+
+ protected:
+  void dragEnterEvent(QDragEnterEvent* e) override;
+  void dropEvent(QDropEvent* e) override;
+
+ private:
+  struct Result;
+  void finished();
+  void refresh_recent();
+
+  QSettings& settings_;
+  ModelCardWidget* card_ = nullptr;
+  QListWidget* recent_ = nullptr;
+  QLabel* error_ = nullptr;
+  QLabel* status_ = nullptr;
+  QPushButton* open_ = nullptr;
+  QString current_, pending_;
+  bool busy_ = false;  // from open_model() until its result is shown
+  QFutureWatcher<std::shared_ptr<Result>> watcher_;
+};
+
+}  // namespace hqq::ui
