@@ -18,7 +18,8 @@ volatile std::sig_atomic_t g_interrupts = 0;
 
 void on_sigint(int) {
   // A second Ctrl-C exits at once, for a job that does not poll the token.
-  if (++g_interrupts > 1) _exit(130);
+  g_interrupts = g_interrupts + 1;
+  if (g_interrupts > 1) _exit(130);
   interrupt_token().cancel();  // an atomic store: async-signal-safe
 }
 }  // namespace

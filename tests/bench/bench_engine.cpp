@@ -1,0 +1,94 @@
+// Engine benchmarks: prefill and decode throughput on a model of TinyLlama's layer shapes
+// (hidden 2048, FFN 5632, 32 heads / 4 KV heads, 8 layers, random bf16 weights made here), and
+// the model-card read (`hqq info`) on a 7B-shaped 13.5 GB checkpoint that is never read.
+#include <benchmark/benchmark.h>
+
+#include "core/checkpoint.h"
+#include "core/llama_model.h"
+#include "core/model_info.h"
+#include "core/threads.h"
+#include "tests/bench/bench_checkpoints.h"
+#include "tests/test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace hqq;
+
+struct Fixture {
+  test::TempDir dir;
+  bench::Shape shape;
+  Fixture() { bench::write_random_checkpoint(dir.path(), shape); }
+};
+
+Fixture& fixture() {
+  static Fixture f;  // made once per process: ~1 GB of random weights
+  return f;
+}
+
+LlamaModel load(at::ScalarType dtype) {
+  LoadOptions o;
+  o.dtype = dtype;
+  return LlamaModel::load(Checkpoint::open(fixture().dir.path()),
+                          load_model_config(fixture().dir.path()), o);
+}
+
+at::ScalarType dtype_arg(int64_t a) {
+  return a == 0 ? at::kBFloat16 : at::kFloat;
+}
+
+void BM_Prefill(benchmark::State& state) {
+  set_compute_threads(0);
+  LlamaModel model = load(dtype_arg(state.range(0)));
+  const int64_t T = state.range(1);
+  at::Tensor tokens = at::randint(0, 32000, {1, T}, at::kLong);
+  for (auto _ : state) {
+    KvCache cache = model.make_cache(1, T);
+    benchmark::DoNotOptimize(model.forward(tokens, &cache));
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(double(T), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(state.range(0) == 0 ? "bf16" : "fp32");
+}
+BENCHMARK(BM_Prefill)
+    ->Args({0, 128})
+    ->Args({1, 128})
+    ->Args({0, 512})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_Decode(benchmark::State& state) {
+  set_compute_threads(0);
+  LlamaModel model = load(dtype_arg(state.range(0)));
+  const int64_t ctx = state.range(1);
+  KvCache cache = model.make_cache(1, ctx + 1);
+  model.forward(at::randint(0, 32000, {1, ctx}, at::kLong), &cache);
+  at::Tensor one = at::randint(0, 32000, {1, 1}, at::kLong);
+  for (auto _ : state) {
+    cache.truncate(ctx);
+    benchmark::DoNotOptimize(model.forward(one, &cache));
+  }
+  state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(state.range(0) == 0 ? "bf16" : "fp32");
+}
+BENCHMARK(BM_Decode)
+    ->Args({0, 128})
+    ->Args({1, 128})
+    ->Args({0, 1024})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_InfoOn7BCheckpoint(benchmark::State& state) {
+  test::TempDir dir;
+  bench::Shape s{32000, 4096, 11008, 32, 32, 32, 4096, false};
+  bench::write_sparse_checkpoint(dir.path(), s, 3);
+  uint64_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) bytes += e.file_size();
+  for (auto _ : state) benchmark::DoNotOptimize(inspect_model(dir.path()));
+  state.counters["checkpoint_GB"] = double(bytes) / 1e9;
+}
+BENCHMARK(BM_InfoOn7BCheckpoint)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
