@@ -8,7 +8,13 @@ at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& c
   if (name == "float32" || name == "fp32") return at::kFloat;
   if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
   if (name == "float16" || name == "fp16") return at::kHalf;
-  if (name == "auto") return config.torch_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  if (name == "auto") {
+    if (config.torch_dtype == "bfloat16") return at::kBFloat16;
+    // fp16 weights: fp32 keeps every bit, but doubles the memory; past 2B parameters (a 7B
+    // model would need 28 GB) bf16 is the only practical choice on CPU.
+    if (config.torch_dtype == "float16" && config.parameter_count() > 2'000'000'000) return at::kBFloat16;
+    return at::kFloat;
+  }
   throw InputError("unknown dtype '" + name + "' (use auto, float32, bfloat16 or float16)");
 }
 

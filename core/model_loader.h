@@ -10,7 +10,8 @@
 namespace hqq {
 
 // "auto", "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16". auto: bf16 for bf16
-// checkpoints (fast on CPU through oneDNN), fp32 otherwise (libtorch has no fp16 CPU matmul).
+// checkpoints (fast on CPU through oneDNN) and for fp16 ones above 2B parameters; fp32
+// otherwise (libtorch 1.13 has no fp16 matmul on CPU).
 at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& config);
 
 struct LoadedModel {
