@@ -12,7 +12,8 @@ at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& c
     if (config.torch_dtype == "bfloat16") return at::kBFloat16;
     // fp16 weights: fp32 keeps every bit, but doubles the memory; past 2B parameters (a 7B
     // model would need 28 GB) bf16 is the only practical choice on CPU.
-    if (config.torch_dtype == "float16" && config.parameter_count() > 2'000'000'000) return at::kBFloat16;
+    if (config.torch_dtype == "float16" && config.parameter_count() > 2'000'000'000)
+      return at::kBFloat16;
     return at::kFloat;
   }
   throw InputError("unknown dtype '" + name + "' (use auto, float32, bfloat16 or float16)");
