@@ -10,7 +10,8 @@
 
 int main(int argc, char** argv) {
   using namespace hqq;
-  CLI::App app{"HQQ Studio command line: inspect, run and evaluate local LLM checkpoints"};
+  CLI::App app{
+      "HQQ Studio command line: inspect, quantize, run and evaluate local LLM checkpoints"};
   app.require_subcommand(1);
   cli::GlobalOptions g;
   app.add_option("-t,--threads", g.threads, "Compute threads (default: all cores)")
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   cli::add_info_command(app, g, &run);
   cli::add_generate_commands(app, g, &run);
   cli::add_ppl_command(app, g, &run);
+  cli::add_quantize_commands(app, g, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -84,6 +84,11 @@ at::Tensor Checkpoint::tensor(const std::string& name) const {
   return files_[it->second.first]->tensor(*it->second.second);
 }
 
+void Checkpoint::release(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it != index_.end()) files_[it->second.first]->release(*it->second.second);
+}
+
 const std::string& Checkpoint::file_of(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");

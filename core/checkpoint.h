@@ -21,6 +21,8 @@ class Checkpoint {
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const TensorEntry& entry(const std::string& name) const;
   at::Tensor tensor(const std::string& name) const;
+  // Lets the kernel drop the tensor's pages from memory (see SafetensorsFile::release).
+  void release(const std::string& name) const;
   // Where a tensor lives (for error messages).
   const std::string& file_of(const std::string& name) const;
   std::vector<std::string> names() const;

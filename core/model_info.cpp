@@ -51,6 +51,27 @@ ModelInfo inspect_model(const fs::path& dir) {
   TokenizerConfig tc = load_tokenizer_config(dir);
   info.has_chat_template = !tc.chat_template.empty();
   info.eos_token_ids = tc.eos_token_ids;
+  if (auto q = info.config.raw.find("quantization_config");
+      q != info.config.raw.end() && q->is_object()) {
+    // Stored elements are packed codes: count the parameters the layers stand for instead.
+    const auto& c = info.config;
+    info.parameters = c.parameter_count();
+    info.linear_parameters =
+        c.num_hidden_layers * (2 * c.hidden_size * c.q_dim() + 2 * c.hidden_size * c.kv_dim() +
+                               3 * c.hidden_size * c.intermediate_size);
+    info.quantization = q->value("quant_method", std::string("unknown"));
+    auto plan = q->find("hqq_studio");
+    if (plan != q->end() && plan->contains("plan")) {
+      const auto& p = (*plan)["plan"];
+      info.quantization += " " + std::to_string(p.value("nbits", 0)) + "-bit g" +
+                           std::to_string(p.value("group_size", 0)) + " axis " +
+                           std::to_string(p.value("axis", 1)) + " (" +
+                           p.value("optimizer", std::string("?")) + ")";
+      if (p.contains("overrides") && !p["overrides"].empty())
+        info.quantization += ", " + std::to_string(p["overrides"].size()) + " override(s)";
+    }
+    return info;
+  }
   const double kept_bytes = 2.0 * static_cast<double>(info.parameters - info.linear_parameters);
   for (const auto& p : quant_presets()) {
     SizeEstimate e;
@@ -95,6 +116,7 @@ nlohmann::json to_json(const ModelInfo& info) {
       {"chat_template", info.has_chat_template},
       {"eos_token_ids", info.eos_token_ids},
       {"size_estimates", est},
+      {"quantization", info.quantization},
   };
 }
 

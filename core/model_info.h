@@ -31,7 +31,8 @@ struct ModelInfo {
   std::string tokenizer;  // "sentencepiece", "tokenizer.json only" or "none"
   bool has_chat_template = false;
   std::vector<int64_t> eos_token_ids;
-  std::vector<SizeEstimate> estimates;
+  std::string quantization;  // empty, or e.g. "hqq 4-bit g64 axis 1 (improved), 2 overrides"
+  std::vector<SizeEstimate> estimates;  // only for models that are not quantized yet
 };
 
 ModelInfo inspect_model(const std::filesystem::path& dir);

@@ -1,6 +1,7 @@
 #include "core/model_loader.h"
 
 #include "core/error.h"
+#include "core/hqq_linear.h"
 
 namespace hqq {
 
@@ -31,6 +32,12 @@ LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtyp
   opts.dtype = parse_compute_dtype(dtype, config);
   opts.progress = progress;
   opts.cancel = cancel;
+  // Quantized folders hold HQQ layers (W_q, scale, zero...), others dense weights; any mix loads.
+  opts.linear_factory = [](const Checkpoint& ckpt, const std::string& prefix, int64_t out,
+                           int64_t in, bool bias, at::ScalarType dtype) -> std::unique_ptr<Linear> {
+    if (is_hqq_layer(ckpt, prefix)) return load_hqq_linear(ckpt, prefix, out, in, bias, dtype);
+    return make_dense_linear(ckpt, prefix, out, in, bias, dtype);
+  };
   Checkpoint ckpt = Checkpoint::open(dir);
   LoadedModel m{config, LlamaModel::load(ckpt, config, opts), std::nullopt, {}};
   try {

@@ -112,4 +112,14 @@ at::Tensor SafetensorsFile::tensor(const TensorEntry& e) const {
   return view;
 }
 
+void SafetensorsFile::release(const TensorEntry& e) const {
+  if (!map_ || e.nbytes() == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(map_) + header_.data_offset() + e.begin;
+  uintptr_t end = begin + e.nbytes();
+  begin = (begin + page - 1) / page * page;  // whole pages inside the tensor only
+  end = end / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace hqq

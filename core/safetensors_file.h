@@ -27,6 +27,9 @@ class SafetensorsFile {
   // Throws InputError naming the file when the tensor is absent.
   at::Tensor tensor(const std::string& name) const;
   at::Tensor tensor(const TensorEntry& entry) const;
+  // Drops the resident pages of a tensor's bytes (they are read again if touched), so that a
+  // streaming job over a large checkpoint does not accumulate the whole file in memory.
+  void release(const TensorEntry& entry) const;
 
  private:
   SafetensorsFile() = default;

@@ -36,9 +36,9 @@ ModelCardWidget::ModelCardWidget(QWidget* parent) : QWidget(parent) {
   form_ = new QFormLayout();
   layout->addLayout(form_);
   // Rows exist from the start so that the layout never changes while a card is shown.
-  for (const QString& name :
-       {tr("Architecture"), tr("Parameters"), tr("Layers"), tr("Attention"), tr("Vocabulary"),
-        tr("Context"), tr("Weights"), tr("On disk"), tr("Tokenizer"), tr("Chat template")}) {
+  for (const QString& name : {tr("Architecture"), tr("Parameters"), tr("Layers"), tr("Attention"),
+                              tr("Vocabulary"), tr("Context"), tr("Weights"), tr("On disk"),
+                              tr("Tokenizer"), tr("Chat template"), tr("Quantization")}) {
     auto* v = new QLabel(QStringLiteral("—"), this);
     v->setTextInteractionFlags(Qt::TextSelectableByMouse);
     form_->addRow(name, v);
@@ -119,6 +119,9 @@ void ModelCardWidget::show_info(const ModelInfo& info) {
                                .arg(info.shards));
   set_field(tr("Tokenizer"), QString::fromStdString(info.tokenizer));
   set_field(tr("Chat template"), info.has_chat_template ? tr("yes") : tr("no (plain fallback)"));
+  set_field(tr("Quantization"), info.quantization.empty()
+                                    ? tr("none (full precision)")
+                                    : QString::fromStdString(info.quantization));
   estimates_->setRowCount(static_cast<int>(info.estimates.size()));
   for (int i = 0; i < static_cast<int>(info.estimates.size()); ++i) {
     const auto& e = info.estimates[static_cast<size_t>(i)];

@@ -32,5 +32,6 @@ using Action = std::function<int()>;
 void add_info_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run);
 void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run);
+void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run);
 
 }  // namespace hqq::cli

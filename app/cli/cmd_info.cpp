@@ -53,7 +53,8 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
                  human_bytes(double(info.weight_bytes)), info.tensors, info.shards, dtypes);
       fmt::print("  tokenizer      {}{}\n", info.tokenizer,
                  info.has_chat_template ? ", chat template" : "");
-      fmt::print("  size by preset\n");
+      if (!info.quantization.empty()) fmt::print("  quantization   {}\n", info.quantization);
+      if (!info.estimates.empty()) fmt::print("  size by preset\n");
       for (const auto& e : info.estimates)
         fmt::print("    {:<10} {:>5.2f} bits/weight  {}\n", e.preset, e.bits_per_weight,
                    human_bytes(double(e.bytes)));

@@ -1,0 +1,101 @@
+// hqq quantize SRC -o OUT: whole-checkpoint HQQ quantization; hqq export-dequantized.
+#include <fmt/format.h>
+
+#include "app/cli/cli_common.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "core/quantize_model.h"
+
+namespace hqq::cli {
+
+void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
+  struct Args {
+    std::string source, output, preset, plan_file, optimizer;
+    int bits = 0, axis = -1, iters = -1;
+    int64_t group_size = -1;
+    bool overwrite = false, round_zero = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("quantize", "Quantize a checkpoint with HQQ (streamed, layer by layer)");
+  cmd->add_option("model", a->source, "Source model folder (never modified)")->required();
+  cmd->add_option("-o,--output", a->output, "Output folder (written atomically)")->required();
+  cmd->add_option("--preset", a->preset,
+                  "Preset, e.g. 4bit-g64, 2bit-g32, 1bit-g8 (default 4bit-g64)");
+  cmd->add_option("-b,--bits", a->bits, "Bits per weight: 1, 2, 3, 4 or 8")
+      ->check(CLI::IsMember({1, 2, 3, 4, 8}));
+  cmd->add_option("-g,--group-size", a->group_size, "Weights per scale/zero group (0: per channel)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--axis", a->axis, "Grouping axis: 1 (along inputs, fast kernels) or 0")
+      ->check(CLI::IsMember({0, 1}));
+  cmd->add_option("--optimizer", a->optimizer,
+                  "improved (default), reference (the original HQQ solver) or off")
+      ->check(CLI::IsMember({"improved", "reference", "off"}));
+  cmd->add_option("--iters", a->iters, "Half-quadratic solver iterations (default 20)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--round-zero", a->round_zero,
+                "Round the initial zero-point (reference default for 4-bit)");
+  cmd->add_option("--plan", a->plan_file, "JSON plan with per-module overrides (see docs)");
+  cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->callback([&g, a, run] {
+    *run = [&g, a] {
+      QuantizeOptions o;
+      o.source = a->source;
+      o.output = a->output;
+      o.overwrite = a->overwrite;
+      if (!a->plan_file.empty())
+        o.plan = QuantPlan::from_json(read_json_file(a->plan_file), a->plan_file);
+      else
+        o.plan = plan_from_preset(a->preset.empty() ? "4bit-g64" : a->preset);
+      QuantConfig& d = o.plan.defaults;
+      if (a->bits) d.nbits = a->bits;
+      if (a->group_size >= 0) d.group_size = a->group_size;
+      if (a->axis >= 0) d.axis = a->axis;
+      if (a->iters >= 0) d.iters = a->iters;
+      if (!a->optimizer.empty()) d.optimizer = optimizer_from_name(a->optimizer);
+      if (a->round_zero) d.round_zero = true;
+      o.progress = stderr_progress(g);
+      o.cancel = &interrupt_token();
+      QuantizeSummary s = quantize_checkpoint(o);
+      finish_progress_line(g);
+      if (g.json) {
+        nlohmann::json j = s.to_json();
+        for (auto& l : j["layers"]) l.erase("histogram");
+        j["output"] = a->output;
+        print_json(j);
+      } else {
+        double worst = 0, mean = 0;
+        for (const auto& l : s.layers) worst = std::max(worst, l.rel_error), mean += l.rel_error;
+        mean /= std::max<size_t>(1, s.layers.size());
+        fmt::print(
+            "quantized {} layers to {:.2f} bits/weight in {:.1f} s: {:.2f} GB -> {:.2f} GB, "
+            "relative error mean {:.4f}, worst {:.4f}; peak memory {:.2f} GB\n",
+            s.layers.size(), s.bits_per_weight, s.seconds, s.source_bytes / 1e9,
+            s.output_bytes / 1e9, mean, worst, s.peak_rss_bytes / 1e9);
+        fmt::print("wrote {} (per-layer report: hqq_report.json)\n", a->output);
+      }
+      return 0;
+    };
+  });
+
+  auto e = std::make_shared<Args>();
+  auto* exp = app.add_subcommand("export-dequantized",
+                                 "Write a plain bf16 checkpoint from a quantized one");
+  exp->add_option("model", e->source, "Quantized model folder")->required();
+  exp->add_option("-o,--output", e->output, "Output folder")->required();
+  exp->add_flag("--overwrite", e->overwrite, "Replace the output folder if it exists");
+  exp->callback([&g, e, run] {
+    *run = [&g, e] {
+      export_dequantized(e->source, e->output, e->overwrite, stderr_progress(g),
+                         &interrupt_token());
+      finish_progress_line(g);
+      if (!g.json)
+        fmt::print("wrote {}\n", e->output);
+      else
+        print_json({{"output", e->output}});
+      return 0;
+    };
+  });
+}
+
+}  // namespace hqq::cli

@@ -1,0 +1,68 @@
+#pragma once
+// Whole-checkpoint quantization, streamed: one linear layer at a time is read from the
+// memory-mapped source, quantized, written and released, so peak memory stays near one layer
+// plus what the writer holds. The result is an HF-style folder (config.json with a
+// quantization_config, safetensors with transformers' HQQ key set, tokenizer files, and
+// hqq_report.json). It is built in a temporary folder renamed into place at the end: a failed or
+// cancelled job leaves nothing behind, and the source is only ever read.
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/progress.h"
+#include "core/quant_plan.h"
+
+namespace hqq {
+
+struct LayerReport {
+  std::string name;  // module, e.g. "model.layers.0.self_attn.q_proj"
+  std::vector<int64_t> shape;
+  int nbits = 0;
+  int64_t group_size = 0;
+  int axis = 1;
+  std::string optimizer;
+  double rel_error = 0;  // ||W - Ŵ||_F / ||W||_F
+  double sq_error = 0;   // ||W - Ŵ||_F²
+  double seconds = 0;
+  int64_t stored_bytes = 0;
+  int64_t parameters = 0;
+  // 64-bin histograms over [hist_min, hist_max] of the original and the dequantized weights.
+  double hist_min = 0, hist_max = 0;
+  std::vector<int64_t> hist_original, hist_dequantized;
+  nlohmann::json to_json() const;
+};
+
+struct QuantizeOptions {
+  std::filesystem::path source, output;
+  QuantPlan plan;
+  bool overwrite = false;               // replace an existing output folder
+  int64_t shard_bytes = 2'000'000'000;  // target size of each output safetensors file
+  ProgressFn progress;
+  std::function<void(const LayerReport&)> on_layer;  // called as each layer finishes
+  const CancelToken* cancel = nullptr;
+};
+
+struct QuantizeSummary {
+  std::vector<LayerReport> layers;
+  int64_t output_bytes = 0;  // all tensors written
+  int64_t source_bytes = 0;
+  double bits_per_weight = 0;  // over the quantized layers (codes + scale/zero)
+  double seconds = 0;
+  int64_t peak_rss_bytes = 0;
+  nlohmann::json to_json() const;
+};
+
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts);
+
+// Writes a plain bf16 checkpoint with every HQQ layer of `source` dequantized, for tools that do
+// not read HQQ. Same atomic-output rules.
+void export_dequantized(const std::filesystem::path& source, const std::filesystem::path& output,
+                        bool overwrite, const ProgressFn& progress = {},
+                        const CancelToken* cancel = nullptr);
+
+// The decoder projections of a Llama-family model, in file order.
+std::vector<std::string> decoder_projections(int64_t num_layers);
+
+}  // namespace hqq
