@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   cli::add_generate_commands(app, g, &run);
   cli::add_ppl_command(app, g, &run);
   cli::add_quantize_commands(app, g, &run);
+  cli::add_train_command(app, g, &run);
+  cli::add_finetune_command(app, g, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

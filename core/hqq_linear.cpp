@@ -1,5 +1,7 @@
 #include "core/hqq_linear.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cstring>
 
 #include "core/checkpoint.h"
@@ -42,6 +44,23 @@ at::Tensor u8(bool v) {
 at::Tensor i32(int64_t v) {
   return at::full({}, v, at::kInt);
 }
+
+// y = x Ŵᵀ with Ŵ dequantized in forward and again in backward: the autograd graph keeps only
+// a pointer to the layer, never the dequantized weight, so a training step on a quantized model
+// holds at most one layer's dequantized weight at a time. The frozen codes get no gradient.
+struct HqqMatmul : public torch::autograd::Function<HqqMatmul> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const HqqLinear* layer) {
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    return at::matmul(x, layer->dequantized(x.scalar_type()).t());
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto* layer = reinterpret_cast<const HqqLinear*>(ctx->saved_data["layer"].toInt());
+    at::Tensor g = grad[0];
+    return {at::matmul(g, layer->dequantized(g.scalar_type())), at::Tensor()};
+  }
+};
 
 }  // namespace
 
@@ -86,8 +105,12 @@ at::Tensor HqqLinear::dequantized(at::ScalarType dtype) const {
 }
 
 at::Tensor HqqLinear::forward(const at::Tensor& x) const {
-  return at::linear(x, dequantized(x.scalar_type()),
-                    bias_.defined() ? bias_.to(x.scalar_type()) : bias_);
+  at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
+  if (at::GradMode::is_enabled() && x.requires_grad()) {
+    at::Tensor y = HqqMatmul::apply(x, this);
+    return b.defined() ? y + b : y;
+  }
+  return at::linear(x, dequantized(x.scalar_type()), b);
 }
 
 int64_t HqqLinear::storage_bytes() const {

@@ -21,4 +21,10 @@ int64_t DenseLinear::storage_bytes() const {
   return n;
 }
 
+std::vector<std::pair<std::string, at::Tensor*>> DenseLinear::parameters() {
+  std::vector<std::pair<std::string, at::Tensor*>> p = {{"weight", &weight_}};
+  if (bias_.defined()) p.push_back({"bias", &bias_});
+  return p;
+}
+
 }  // namespace hqq

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hqq {
 
@@ -18,6 +20,9 @@ class Linear {
   virtual int64_t out_features() const = 0;
   virtual std::string kind() const = 0;       // "dense", "hqq", "lora", ...
   virtual int64_t storage_bytes() const = 0;  // bytes the layer holds for its weights
+  // The layer's own tensors that training may update, by name ("weight", "lora_A", ...), as
+  // slots that can be replaced (e.g. by a trainable fp32 copy). Frozen layers return none.
+  virtual std::vector<std::pair<std::string, at::Tensor*>> parameters() { return {}; }
 };
 
 // y = x Wᵀ + b with W [out, in], possibly a zero-copy view into a mapped checkpoint.
@@ -29,6 +34,7 @@ class DenseLinear final : public Linear {
   int64_t out_features() const override { return weight_.size(0); }
   std::string kind() const override { return "dense"; }
   int64_t storage_bytes() const override;
+  std::vector<std::pair<std::string, at::Tensor*>> parameters() override;
   const at::Tensor& weight() const { return weight_; }
   const at::Tensor& bias() const { return bias_; }
 

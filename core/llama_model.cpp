@@ -178,6 +178,58 @@ std::vector<LinearSlot> LlamaModel::linear_slots() {
   return out;
 }
 
+LlamaModel LlamaModel::random(const ModelConfig& c, uint64_t seed, at::ScalarType dtype) {
+  at::manual_seed(seed);
+  auto normal = [dtype](std::vector<int64_t> shape) { return (at::randn(shape) * 0.02).to(dtype); };
+  auto dense = [&](int64_t out, int64_t in, bool bias) {
+    return std::make_unique<DenseLinear>(normal({out, in}),
+                                         bias ? at::zeros({out}, dtype) : at::Tensor());
+  };
+  LlamaModel m;
+  m.config_ = c;
+  m.dtype_ = dtype;
+  m.rope_ = std::make_shared<RotaryEmbedding>(c);
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  m.embed_tokens_ = normal({c.vocab_size, h});
+  m.final_norm_ = at::ones({h}, dtype);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    DecoderLayer L;
+    L.input_norm = at::ones({h}, dtype);
+    L.post_attention_norm = at::ones({h}, dtype);
+    L.q_proj = dense(c.q_dim(), h, c.qkv_bias);
+    L.k_proj = dense(c.kv_dim(), h, c.qkv_bias);
+    L.v_proj = dense(c.kv_dim(), h, c.qkv_bias);
+    L.o_proj = dense(h, c.q_dim(), c.o_bias);
+    L.gate_proj = dense(f, h, c.mlp_bias);
+    L.up_proj = dense(f, h, c.mlp_bias);
+    L.down_proj = dense(h, f, c.mlp_bias);
+    m.layers_.push_back(std::move(L));
+  }
+  m.lm_head_ = c.tie_word_embeddings ? std::make_unique<DenseLinear>(m.embed_tokens_)
+                                     : dense(c.vocab_size, h, false);
+  return m;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> LlamaModel::named_parameters() {
+  std::vector<std::pair<std::string, at::Tensor*>> out = {
+      {"model.embed_tokens.weight", &embed_tokens_}};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.push_back({p + "input_layernorm.weight", &layers_[l].input_norm});
+    out.push_back({p + "post_attention_layernorm.weight", &layers_[l].post_attention_norm});
+  }
+  for (auto& slot : linear_slots()) {
+    if (slot.name == "lm_head" && config_.tie_word_embeddings) continue;
+    for (auto& [name, t] : (*slot.slot)->parameters()) out.push_back({slot.name + "." + name, t});
+  }
+  out.push_back({"model.norm.weight", &final_norm_});
+  return out;
+}
+
+void LlamaModel::retie_embeddings() {
+  if (config_.tie_word_embeddings) lm_head_ = std::make_unique<DenseLinear>(embed_tokens_);
+}
+
 int64_t LlamaModel::weight_bytes() const {
   auto bytes = [](const at::Tensor& t) { return t.numel() * t.element_size(); };
   int64_t n = bytes(embed_tokens_) + bytes(final_norm_);

@@ -52,6 +52,9 @@ class LlamaModel {
  public:
   static LlamaModel load(const Checkpoint& ckpt, const ModelConfig& config,
                          const LoadOptions& opts = {});
+  // A fresh model with HF's initialisation (normal(0, 0.02) weights, unit norms, zero biases).
+  static LlamaModel random(const ModelConfig& config, uint64_t seed,
+                           at::ScalarType dtype = at::kFloat);
 
   // tokens: [B, T] int64. With a cache, positions continue from cache->length() and the cache
   // grows by T; without, positions start at 0. Returns logits [B, T, vocab] in fp32.
@@ -64,6 +67,11 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
   std::vector<LinearSlot> linear_slots();
+  // Every tensor of the model by checkpoint name ("model.norm.weight", ...), as replaceable
+  // slots; a tied lm_head is not listed twice. Frozen (quantized) layers contribute nothing.
+  std::vector<std::pair<std::string, at::Tensor*>> named_parameters();
+  // After embed_tokens was replaced: point a tied lm_head at it again.
+  void retie_embeddings();
   // Bytes held by weights (mapped views count, they are resident once touched).
   int64_t weight_bytes() const;
 

@@ -2,10 +2,14 @@
 // 4096x11008 Gaussian matrices (N(0, 0.02²) stored in fp16, as the reference figures were made).
 #include <benchmark/benchmark.h>
 
+#include <fstream>
 #include <map>
 
 #include "core/hqq_quantizer.h"
+#include "core/quantize_model.h"
 #include "core/threads.h"
+#include "tests/bench/bench_checkpoints.h"
+#include "tests/test_support.h"
 
 namespace {
 
@@ -48,5 +52,39 @@ void Shapes(benchmark::internal::Benchmark* b) {
   for (int bits : {1, 2, 4}) b->Args({4096, 4096, bits, 64, 1, 1});
 }
 BENCHMARK(BM_Quantize)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+namespace {
+
+// Quantizes a 7B-shaped checkpoint (Llama-2-7B layer shapes, random bf16 weights, 13.5 GB made
+// here) end to end. The peak RSS is reset (/proc/self/clear_refs) after the checkpoint is made,
+// so that the figure is the quantization's own. Minutes and 27 GB of disk: run it explicitly
+// with --benchmark_filter=Quantize7B.
+void BM_Quantize7BCheckpoint(benchmark::State& state) {
+  set_compute_threads(0);
+  hqq::test::TempDir dir;
+  hqq::bench::Shape s{32000, 4096, 11008, 32, 32, 32, 4096, false};
+  hqq::bench::write_random_checkpoint(dir / "src", s);
+  for (auto _ : state) {
+    std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM to the current RSS
+    hqq::QuantizeOptions o;
+    o.source = dir / "src";
+    o.output = dir / "out";
+    o.overwrite = true;
+    o.plan = hqq::plan_from_preset(state.range(0) == 4 ? "4bit-g64" : "2bit-g64");
+    hqq::QuantizeSummary r = hqq::quantize_checkpoint(o);
+    state.SetIterationTime(r.seconds);
+    state.counters["peak_rss_GB"] = double(r.peak_rss_bytes) / 1e9;
+    state.counters["output_GB"] = double(r.output_bytes) / 1e9;
+    state.counters["bits_per_weight"] = r.bits_per_weight;
+  }
+}
+BENCHMARK(BM_Quantize7BCheckpoint)
+    ->Arg(4)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 }  // namespace

@@ -1,0 +1,133 @@
+// hqq finetune: HQQ+ — train LoRA adapters on a frozen (quantized) model; saves a PEFT adapter.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "app/cli/cli_common.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "core/lora.h"
+#include "core/model_loader.h"
+#include "core/trainer.h"
+
+namespace hqq::cli {
+
+namespace fs = std::filesystem;
+
+void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
+  struct Args {
+    std::string model, output, format = "auto", eval;
+    std::vector<std::string> data, targets;
+    LoraConfig lora;
+    int64_t attn_rank = 0, mlp_rank = 0;
+    TrainOptions o;
+    int64_t seq_len = 256;
+    bool resume = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->o.lr = 1e-3;
+  a->o.steps = 500;
+  a->o.adamw.weight_decay = 0.0;
+  auto* cmd =
+      app.add_subcommand("finetune", "HQQ+: train LoRA adapters on a frozen (quantized) model");
+  cmd->add_option("model", a->model, "Model folder, typically quantized by hqq quantize")
+      ->required();
+  cmd->add_option("--data", a->data, "Training files: .txt, .jsonl with \"text\", or chat .jsonl")
+      ->required();
+  cmd->add_option("--format", a->format, "auto, text, jsonl, chat")
+      ->check(CLI::IsMember({"auto", "text", "jsonl", "chat"}));
+  cmd->add_option("--eval", a->eval, "Held-out text for perplexity during training");
+  cmd->add_option("-o,--output", a->output, "Adapter folder (PEFT format)")->required();
+  cmd->add_option("--rank", a->lora.r, "LoRA rank")->check(CLI::PositiveNumber);
+  cmd->add_option("--alpha", a->lora.alpha, "LoRA alpha (scaling = alpha / rank)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--dropout", a->lora.dropout, "LoRA dropout")->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--targets", a->targets, "Module patterns to adapt (default: all 7 projections)");
+  cmd->add_option("--attn-rank", a->attn_rank, "Rank for attention projections (HQQ+ recipe: 32)");
+  cmd->add_option("--mlp-rank", a->mlp_rank, "Rank for MLP projections (HQQ+ recipe: 8)");
+  cmd->add_option("--steps", a->o.steps, "Optimizer steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->o.batch_size, "Sequences per micro-batch")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--accum", a->o.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--seq-len", a->seq_len, "Tokens per sequence")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 16));
+  cmd->add_option("--lr", a->o.lr, "Peak learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", a->o.warmup_steps, "Warmup steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", a->o.schedule, "cosine, linear or constant")
+      ->check(CLI::IsMember({"cosine", "linear", "constant"}));
+  cmd->add_option("--clip", a->o.clip_norm, "Gradient norm clip (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", a->o.eval_every, "Evaluate every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--save-every", a->o.save_every, "Checkpoint every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", a->o.seed, "Seed for initialisation and data order");
+  cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
+  cmd->callback([&g, a, run] {
+    *run = [&g, a] {
+      fs::path out = a->output, ckpt_dir = out / "checkpoint";
+      LoadedModel m = load_model(a->model, "float32", {}, &interrupt_token());
+      const Tokenizer& tok = m.require_tokenizer();
+      LoraConfig cfg = a->lora;
+      if (!a->targets.empty()) cfg.target_modules = a->targets;
+      if (a->attn_rank > 0)
+        cfg.rank_pattern["self_attn"] = a->attn_rank,
+        cfg.alpha_pattern["self_attn"] = double(a->attn_rank);
+      if (a->mlp_rank > 0)
+        cfg.rank_pattern["mlp"] = a->mlp_rank, cfg.alpha_pattern["mlp"] = double(a->mlp_rank);
+      cfg.base_model_name_or_path = fs::absolute(a->model).string();
+      const bool resuming = a->resume && fs::exists(ckpt_dir / "trainer_state.json");
+      if (resuming)
+        cfg = load_adapter(m.model, ckpt_dir);
+      else
+        apply_lora(m.model, cfg, a->o.seed);
+      std::vector<std::pair<std::string, at::Tensor*>> params;
+      for (auto& [name, l] : lora_layers(m.model))
+        for (auto& [pname, t] : l->parameters()) params.push_back({name + "." + pname, t});
+      params = make_trainable(params);
+      set_lora_training(m.model, true);
+
+      std::vector<fs::path> files(a->data.begin(), a->data.end());
+      TokenWindows data =
+          load_training_data(files, tok, a->seq_len, data_format_from_name(a->format));
+      std::vector<int64_t> eval;
+      if (!a->eval.empty()) eval = tok.encode(read_text_file(a->eval), true);
+      int64_t trainable = 0;
+      for (auto& [n, t] : params) trainable += t->numel();
+      fmt::print(stderr, "fine-tuning {} LoRA parameters on {} tokens ({} windows of {})\n",
+                 trainable, data.tokens(), data.examples(), a->seq_len);
+      Trainer trainer(m.model, params, a->o, data, eval);
+      if (resuming) trainer.load_state(ckpt_dir);
+      fs::create_directories(out);
+      std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
+      const bool tty = isatty(STDERR_FILENO);
+      trainer.run(
+          [&](const TrainEvent& e) {
+            log << e.to_json().dump() << "\n" << std::flush;
+            if (g.quiet) return;
+            std::string ev = e.eval_ppl ? fmt::format(" eval ppl {:.3f}", *e.eval_ppl) : "";
+            fmt::print(stderr,
+                       "{}[finetune] step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s{} ETA {:.0f}s{}",
+                       tty ? "\r\033[K" : "", e.step, e.steps, e.loss, e.lr, e.tokens_per_second,
+                       ev, e.eta_seconds, (tty && !e.eval_ppl) ? "" : "\n");
+          },
+          &interrupt_token(), nullptr,
+          [&](int64_t) {
+            save_adapter(m.model, cfg, ckpt_dir);
+            trainer.save_state(ckpt_dir);
+          });
+      set_lora_training(m.model, false);
+      save_adapter(m.model, cfg, out);
+      const double ppl = trainer.evaluate();
+      if (g.json)
+        print_json({{"output", a->output}, {"steps", trainer.step()}, {"eval_ppl", ppl}});
+      else
+        fmt::print("fine-tuned {} steps; held-out perplexity {:.3f}; adapter in {}\n",
+                   trainer.step(), ppl, a->output);
+      return 0;
+    };
+  });
+}
+
+}  // namespace hqq::cli

@@ -1,0 +1,146 @@
+// hqq train: full-parameter training of a small model from a config (or continuing a model).
+#include <fmt/format.h>
+
+#include <unistd.h>
+#include <fstream>
+
+#include "app/cli/cli_common.h"
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "core/model_loader.h"
+#include "core/output_folder.h"
+#include "core/trainer.h"
+
+namespace hqq::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void print_event(const GlobalOptions& g, const TrainEvent& e) {
+  if (g.quiet) return;
+  const bool tty = isatty(STDERR_FILENO);
+  std::string eval = e.eval_ppl ? fmt::format(" eval ppl {:.2f}", *e.eval_ppl) : "";
+  fmt::print(stderr, "{}[train] step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s{} ETA {:.0f}s{}",
+             tty ? "\r\033[K" : "", e.step, e.steps, e.loss, e.lr, e.tokens_per_second, eval,
+             e.eta_seconds, (tty && !e.eval_ppl) ? "" : "\n");
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
+  struct Args {
+    std::string config, init, tokenizer, output, format = "auto", eval;
+    std::vector<std::string> data;
+    TrainOptions o;
+    int64_t seq_len = 256;
+    bool resume = false;
+    std::string save_dtype = "float32";
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "train", "Train a small model (all parameters): from a config.json, or continue one");
+  cmd->add_option("--config", a->config, "config.json of a new model (random initialisation)");
+  cmd->add_option("--init", a->init, "Or: a model folder to continue training");
+  cmd->add_option("--tokenizer", a->tokenizer,
+                  "tokenizer.model, or a folder with it (default: the --init folder)");
+  cmd->add_option("--data", a->data, "Training files: .txt, .jsonl with \"text\", or chat .jsonl")
+      ->required();
+  cmd->add_option("--format", a->format, "auto, text, jsonl, chat")
+      ->check(CLI::IsMember({"auto", "text", "jsonl", "chat"}));
+  cmd->add_option("--eval", a->eval, "Held-out text for perplexity during training");
+  cmd->add_option("-o,--output", a->output,
+                  "Output model folder (checkpoints go to OUTPUT/checkpoint)")
+      ->required();
+  cmd->add_option("--steps", a->o.steps, "Optimizer steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->o.batch_size, "Sequences per micro-batch")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--accum", a->o.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--seq-len", a->seq_len, "Tokens per sequence")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 16));
+  cmd->add_option("--lr", a->o.lr, "Peak learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", a->o.warmup_steps, "Warmup steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", a->o.schedule, "cosine, linear or constant")
+      ->check(CLI::IsMember({"cosine", "linear", "constant"}));
+  cmd->add_option("--weight-decay", a->o.adamw.weight_decay, "AdamW weight decay")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--clip", a->o.clip_norm, "Gradient norm clip (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", a->o.eval_every, "Evaluate every N steps (0: at the end)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--save-every", a->o.save_every, "Checkpoint every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", a->o.seed, "Seed for initialisation and data order");
+  cmd->add_option("--save-dtype", a->save_dtype, "Dtype of the saved model")
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
+  cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
+  cmd->callback([&g, a, run] {
+    *run = [&g, a] {
+      if (a->config.empty() == a->init.empty())
+        throw InputError("give exactly one of --config and --init");
+      fs::path out = a->output, ckpt_dir = out / "checkpoint";
+      fs::create_directories(out);
+      fs::path tok_path = a->tokenizer.empty() ? fs::path(a->init) : fs::path(a->tokenizer);
+      if (tok_path.empty()) throw InputError("--tokenizer is required with --config");
+      fs::path tok_dir = fs::is_directory(tok_path) ? tok_path : tok_path.parent_path();
+      Tokenizer tok = fs::is_directory(tok_path) ? Tokenizer::load(tok_path)
+                                                 : Tokenizer::from_model_file(tok_path);
+
+      ModelConfig config = a->config.empty()
+                               ? load_model_config(a->init)
+                               : parse_model_config(read_json_file(a->config), a->config);
+      if (tok.vocab_size() > config.vocab_size)
+        throw InputError("the tokenizer has " + std::to_string(tok.vocab_size()) +
+                         " pieces, more than vocab_size " + std::to_string(config.vocab_size));
+      const bool resuming = a->resume && fs::exists(ckpt_dir / "trainer_state.json");
+      LlamaModel model = [&] {
+        fs::path from = resuming ? ckpt_dir : fs::path(a->init);
+        if (from.empty()) return LlamaModel::random(config, a->o.seed);
+        LoadOptions lo;
+        return LlamaModel::load(Checkpoint::open(from), config, lo);
+      }();
+      auto trainable = make_trainable(model.named_parameters());
+      model.retie_embeddings();
+
+      std::vector<fs::path> files(a->data.begin(), a->data.end());
+      TokenWindows data =
+          load_training_data(files, tok, a->seq_len, data_format_from_name(a->format));
+      std::vector<int64_t> eval;
+      if (!a->eval.empty()) eval = tok.encode(read_text_file(a->eval), true);
+      fmt::print(stderr, "training {} parameters on {} tokens ({} windows of {}); eval {} tokens\n",
+                 config.parameter_count(), data.tokens(), data.examples(), a->seq_len, eval.size());
+
+      Trainer trainer(model, trainable, a->o, data, eval);
+      if (resuming) {
+        trainer.load_state(ckpt_dir);
+        fmt::print(stderr, "resumed at step {}\n", trainer.step());
+      }
+      std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
+      auto save_checkpoint = [&](int64_t) {
+        save_model(model, ckpt_dir, at::kFloat);
+        trainer.save_state(ckpt_dir);
+      };
+      trainer.run(
+          [&](const TrainEvent& e) {
+            log << e.to_json().dump() << "\n" << std::flush;
+            print_event(g, e);
+          },
+          &interrupt_token(), nullptr, save_checkpoint);
+      save_model(model, out, a->save_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+      if (fs::is_directory(tok_path))
+        copy_tokenizer_files(tok_dir, out);
+      else
+        fs::copy_file(tok_path, out / "tokenizer.model", fs::copy_options::overwrite_existing);
+      double ppl = trainer.evaluate();
+      if (g.json)
+        print_json({{"output", a->output}, {"steps", trainer.step()}, {"eval_ppl", ppl}});
+      else
+        fmt::print("trained {} steps; held-out perplexity {:.3f}; wrote {}\n", trainer.step(), ppl,
+                   a->output);
+      return 0;
+    };
+  });
+}
+
+}  // namespace hqq::cli
