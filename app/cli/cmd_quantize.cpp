@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "core/budget_planner.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/quantize_model.h"
+#include "core/safetensors_writer.h"
 
 namespace hqq::cli {
 
@@ -13,7 +15,9 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
     std::string source, output, preset, plan_file, optimizer;
     int bits = 0, axis = -1, iters = -1;
     int64_t group_size = -1;
-    bool overwrite = false, round_zero = false;
+    bool overwrite = false, round_zero = false, dry_run = false;
+    double budget_gb = 0, budget_bits = 0;
+    std::string save_plan;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
@@ -37,6 +41,17 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                 "Round the initial zero-point (reference default for 4-bit)");
   cmd->add_option("--plan", a->plan_file, "JSON plan with per-module overrides (see docs)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  auto* budget_gb =
+      cmd->add_option(
+             "--budget-gb", a->budget_gb,
+             "Choose bits and group size per layer for this model size (GB), least total error")
+          ->check(CLI::PositiveNumber);
+  cmd->add_option("--budget-bits", a->budget_bits, "Or: for this average bits per quantized weight")
+      ->check(CLI::PositiveNumber)
+      ->excludes(budget_gb);
+  cmd->add_option("--save-plan", a->save_plan,
+                  "Write the plan (e.g. the budget planner's) to this JSON file");
+  cmd->add_flag("--dry-run", a->dry_run, "Plan only: print the plan, write no model");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       QuantizeOptions o;
@@ -56,6 +71,28 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       if (a->round_zero) d.round_zero = true;
       o.progress = stderr_progress(g);
       o.cancel = &interrupt_token();
+      if (a->budget_gb > 0 || a->budget_bits > 0) {
+        BudgetOptions b;
+        if (a->budget_gb > 0)
+          b.total_bytes = a->budget_gb * 1e9;
+        else
+          b.bits_per_weight = a->budget_bits;
+        BudgetPlan bp = plan_for_budget(a->source, d, b, o.progress, o.cancel);
+        finish_progress_line(g);
+        o.plan = bp.plan;
+        std::map<std::string, int> counts;
+        for (const auto& l : bp.layers) ++counts[bp.candidates[l.chosen].name];
+        std::string mix;
+        for (const auto& [name, n] : counts)
+          mix += fmt::format("{}{} x{}", mix.empty() ? "" : ", ", name, n);
+        fmt::print(stderr, "budget plan: {:.3f} bits/weight, {:.3f} GB in all ({})\n",
+                   bp.bits_per_weight(), (bp.quantized_bytes + bp.kept_bytes) / 1e9, mix);
+      }
+      if (!a->save_plan.empty()) write_file_atomic(a->save_plan, o.plan.to_json().dump(2));
+      if (a->dry_run) {
+        print_json(o.plan.to_json());
+        return 0;
+      }
       QuantizeSummary s = quantize_checkpoint(o);
       finish_progress_line(g);
       if (g.json) {
