@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"}));
   app.add_flag("--json", g.json, "Print results as JSON on stdout");
   app.add_flag("-q,--quiet", g.quiet, "No progress on stderr");
+  app.add_option("--adapter", g.adapter,
+                 "LoRA adapter folder (PEFT format) for generate, chat and ppl");
   app.set_version_flag("--version", [] {
     auto f = kernels::detect_cpu_features();
     return std::string("hqq " HQQ_VERSION_STRING " (CPU kernels: ") +

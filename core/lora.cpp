@@ -175,4 +175,31 @@ LoraConfig load_adapter(LlamaModel& model, const fs::path& dir) {
   return cfg;
 }
 
+std::map<std::string, at::Tensor> adapter_deltas(const fs::path& dir) {
+  const fs::path cfg_path = dir / "adapter_config.json",
+                 weights = dir / "adapter_model.safetensors";
+  if (!fs::exists(cfg_path))
+    fail_input(dir.string(), "no adapter_config.json: not a PEFT adapter folder");
+  LoraConfig cfg = LoraConfig::from_peft_json(read_json_file(cfg_path), cfg_path.string());
+  auto file = SafetensorsFile::open(weights.string());
+  std::map<std::string, at::Tensor> out;
+  const std::string suffix = ".lora_A.weight";
+  for (const auto& e : file->header().tensors) {
+    if (e.name.rfind(kPeftPrefix, 0) != 0 || e.name.size() <= suffix.size() ||
+        e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string module =
+        e.name.substr(kPeftPrefix.size(), e.name.size() - kPeftPrefix.size() - suffix.size());
+    const TensorEntry* b = file->header().find(kPeftPrefix + module + ".lora_B.weight");
+    if (!b) fail_input(weights.string(), "'" + module + "' has lora_A but no lora_B");
+    at::Tensor A = file->tensor(e).to(at::kFloat), B = file->tensor(*b).to(at::kFloat);
+    if (B.size(1) != A.size(0))
+      fail_input(weights.string(), "'" + module + "': lora_A and lora_B ranks differ");
+    const double alpha = pattern_value(cfg.alpha_pattern, module, cfg.alpha);
+    out[module] = at::matmul(B, A) * (alpha / static_cast<double>(A.size(0)));
+  }
+  if (out.empty()) fail_input(weights.string(), "holds no LoRA weights");
+  return out;
+}
+
 }  // namespace hqq

@@ -71,5 +71,7 @@ void set_lora_training(LlamaModel& model, bool on);
 void save_adapter(LlamaModel& model, const LoraConfig& cfg, const std::filesystem::path& dir);
 // Applies the adapter in `dir` to `model`; throws InputError naming the file on any mismatch.
 LoraConfig load_adapter(LlamaModel& model, const std::filesystem::path& dir);
+// The weight update scaling·B·A [out, in] (fp32) of every module an adapter folder holds.
+std::map<std::string, at::Tensor> adapter_deltas(const std::filesystem::path& dir);
 
 }  // namespace hqq

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/hqq_linear.h"
 #include "core/json_file.h"
+#include "core/lora.h"
 #include "core/memory_stats.h"
 #include "core/model_config.h"
 #include "core/output_folder.h"
@@ -213,29 +214,52 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
 }
 
 void export_dequantized(const fs::path& source, const fs::path& output, bool overwrite,
-                        const ProgressFn& progress, const CancelToken* cancel) {
+                        const ProgressFn& progress, const CancelToken* cancel,
+                        const fs::path& adapter) {
   ModelConfig config = load_model_config(source);
   Checkpoint ckpt = Checkpoint::open(source);
+  std::map<std::string, at::Tensor> deltas;
+  if (!adapter.empty()) deltas = adapter_deltas(adapter);
   OutputFolder out(output, overwrite);
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   const auto modules = decoder_projections(config.num_hidden_layers);
   int64_t total = 0, done = 0;
-  for (const auto& m : modules) total += is_hqq_layer(ckpt, m);
+  for (const auto& m : modules) total += is_hqq_layer(ckpt, m) || deltas.count(m);
   for (const auto& m : modules) {
-    if (!is_hqq_layer(ckpt, m)) continue;
+    const bool hqq = is_hqq_layer(ckpt, m);
+    if (!hqq && !deltas.count(m)) continue;
     for (const auto& name : ckpt.names())
       if (name.rfind(m + ".", 0) == 0) covered.insert(name);
-    const auto shape = ckpt.tensor(m + ".shape");
-    const std::vector<int64_t> s = {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
+    std::vector<int64_t> s;
+    if (hqq) {
+      const auto shape = ckpt.tensor(m + ".shape");
+      s = {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
+    } else {
+      s = ckpt.entry(m + ".weight").shape;
+    }
     const bool has_bias = ckpt.has(m + ".bias");
     WriteUnit u;
     u.tensors.push_back({m + ".weight", at::kBFloat16, s});
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
-    u.produce = [&, m, s, has_bias] {
-      auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kBFloat16);
-      std::vector<at::Tensor> parts = {layer->dequantized(at::kBFloat16)};
-      if (has_bias) parts.push_back(layer->bias().to(at::kBFloat16));
+    u.produce = [&, m, s, has_bias, hqq] {
+      at::Tensor w, bias;
+      if (hqq) {
+        auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+        w = layer->dequantized(at::kFloat);
+        if (has_bias) bias = layer->bias();
+      } else {
+        w = ckpt.tensor(m + ".weight").to(at::kFloat);
+        if (has_bias) bias = ckpt.tensor(m + ".bias");
+      }
+      if (auto d = deltas.find(m); d != deltas.end()) {
+        if (d->second.sizes() != w.sizes())
+          fail_input(adapter.string(),
+                     "the adapter's update for '" + m + "' does not fit the weight");
+        w = w + d->second;
+      }
+      std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
+      if (has_bias) parts.push_back(bias.to(at::kBFloat16));
       report(progress, {"export", ++done, total, m});
       return parts;
     };

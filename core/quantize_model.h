@@ -57,10 +57,12 @@ struct QuantizeSummary {
 QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts);
 
 // Writes a plain bf16 checkpoint with every HQQ layer of `source` dequantized, for tools that do
-// not read HQQ. Same atomic-output rules.
+// not read HQQ. Same atomic-output rules. With `adapter` (a PEFT LoRA folder), its update
+// scaling·B·A is merged into each weight it adapts.
 void export_dequantized(const std::filesystem::path& source, const std::filesystem::path& output,
                         bool overwrite, const ProgressFn& progress = {},
-                        const CancelToken* cancel = nullptr);
+                        const CancelToken* cancel = nullptr,
+                        const std::filesystem::path& adapter = {});
 
 // The decoder projections of a Llama-family model, in file order.
 std::vector<std::string> decoder_projections(int64_t num_layers);

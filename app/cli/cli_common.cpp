@@ -1,5 +1,7 @@
 #include "app/cli/cli_common.h"
 
+#include "core/lora.h"
+
 #include <unistd.h>
 
 #include <csignal>
@@ -55,6 +57,17 @@ void finish_progress_line(const GlobalOptions& g) {
 
 void print_json(const nlohmann::json& j) {
   std::cout << j.dump(2) << std::endl;
+}
+
+}  // namespace hqq::cli
+
+namespace hqq::cli {
+
+LoadedModel load_for_inference(const std::string& dir, const GlobalOptions& g) {
+  LoadedModel m = load_model(dir, g.dtype, stderr_progress(g), &interrupt_token());
+  finish_progress_line(g);
+  if (!g.adapter.empty()) load_adapter(m.model, g.adapter);
+  return m;
 }
 
 }  // namespace hqq::cli

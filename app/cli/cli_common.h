@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/model_loader.h"
 #include "core/progress.h"
 
 namespace hqq::cli {
@@ -13,6 +14,7 @@ struct GlobalOptions {
   std::string dtype = "auto";  // compute dtype
   bool json = false;           // machine-readable results on stdout
   bool quiet = false;          // no progress on stderr
+  std::string adapter;         // PEFT LoRA adapter folder applied on top of the model
 };
 
 // The token Ctrl-C triggers (installed by main); jobs poll it.
@@ -26,6 +28,9 @@ ProgressFn stderr_progress(const GlobalOptions& g);
 void finish_progress_line(const GlobalOptions& g);
 
 void print_json(const nlohmann::json& j);
+
+// Loads a model for generate/chat/ppl with the global dtype, progress and --adapter.
+LoadedModel load_for_inference(const std::string& dir, const GlobalOptions& g);
 
 // Registers the subcommands; each sets *run to its action when selected.
 using Action = std::function<int()>;

@@ -83,8 +83,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   add_sampling_options(gen, *a);
   gen->callback([&g, a, run] {
     *run = [&g, a] {
-      LoadedModel m = load_model(a->model, g.dtype, stderr_progress(g), &interrupt_token());
-      finish_progress_line(g);
+      LoadedModel m = load_for_inference(a->model, g);
       const Tokenizer& tok = m.require_tokenizer();
       std::vector<int64_t> prompt;
       if (a->chat || !a->system.empty()) {
@@ -121,8 +120,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   add_sampling_options(chat, *c);
   chat->callback([&g, c, run] {
     *run = [&g, c] {
-      LoadedModel m = load_model(c->model, g.dtype, stderr_progress(g), &interrupt_token());
-      finish_progress_line(g);
+      LoadedModel m = load_for_inference(c->model, g);
       const Tokenizer& tok = m.require_tokenizer();
       int64_t ctx = std::min(c->ctx, m.config.max_position_embeddings);
       DecodeState state{m.model.make_cache(1, ctx), {}};

@@ -27,8 +27,7 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       std::string text = read_text_file(a->text);
-      LoadedModel m = load_model(a->model, g.dtype, stderr_progress(g), &interrupt_token());
-      finish_progress_line(g);
+      LoadedModel m = load_for_inference(a->model, g);
       const Tokenizer& tok = m.require_tokenizer();
       std::vector<int64_t> tokens = tok.encode(text, /*add_bos=*/true);
       if (a->max_tokens > 0 && static_cast<int64_t>(tokens.size()) > a->max_tokens)

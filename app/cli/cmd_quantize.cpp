@@ -12,7 +12,7 @@ namespace hqq::cli {
 
 void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   struct Args {
-    std::string source, output, preset, plan_file, optimizer;
+    std::string source, output, preset, plan_file, optimizer, adapter;
     int bits = 0, axis = -1, iters = -1;
     int64_t group_size = -1;
     bool overwrite = false, round_zero = false, dry_run = false;
@@ -121,6 +121,8 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   exp->add_option("model", e->source, "Quantized model folder")->required();
   exp->add_option("-o,--output", e->output, "Output folder")->required();
   exp->add_flag("--overwrite", e->overwrite, "Replace the output folder if it exists");
+  exp->add_option("--merge-adapter", e->adapter,
+                  "Merge this LoRA adapter (PEFT folder) into the weights");
   exp->callback([&g, e, run] {
     *run = [&g, e] {
       export_dequantized(e->source, e->output, e->overwrite, stderr_progress(g),

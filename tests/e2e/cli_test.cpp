@@ -138,3 +138,38 @@ TEST(Cli, BadInputExitsWithTwoAndNamesTheFile) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 30000));
+  Result q = hqq("-q quantize " + model("llama_chat_tok1000") + " -o " + (tmp / "q").string() +
+                 " --preset 2bit-g32");
+  ASSERT_EQ(q.code, 0) << q.err;
+  Result f = hqq("-q --json finetune " + (tmp / "q").string() + " --data " + text.string() +
+                 " --eval " + text.string() + " -o " + (tmp / "ad").string() +
+                 " --steps 4 --batch 2 --seq-len 32 --rank 4");
+  ASSERT_EQ(f.code, 0) << f.err;
+  EXPECT_TRUE(fs::exists(tmp / "ad" / "adapter_model.safetensors"));
+  EXPECT_TRUE(fs::exists(tmp / "ad" / "training_log.jsonl"));
+  Result base = hqq("-q --json ppl " + (tmp / "q").string() + " --text " + text.string() +
+                    " --ctx 32 --max-tokens 640");
+  Result adapted =
+      hqq("-q --json --adapter " + (tmp / "ad").string() + " ppl " + (tmp / "q").string() +
+          " --text " + text.string() + " --ctx 32 --max-tokens 640");
+  ASSERT_EQ(base.code, 0) << base.err;
+  ASSERT_EQ(adapted.code, 0) << adapted.err;
+  double pb = nlohmann::json::parse(base.out)["ppl"].get<double>(),
+         pa = nlohmann::json::parse(adapted.out)["ppl"].get<double>();
+  EXPECT_NE(pb, pa);  // the adapter is applied
+  Result bad = hqq("-q --adapter " + tmp.path().string() + " ppl " + (tmp / "q").string() +
+                   " --text " + text.string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("adapter_config.json"), std::string::npos) << bad.err;
+}
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include "core/hqq_linear.h"
 #include "core/lora.h"
 #include "core/model_loader.h"
+#include "core/quantize_model.h"
 #include "core/safetensors_header.h"
 #include "tests/test_support.h"
 
@@ -141,6 +142,37 @@ TEST(Lora, MismatchedAdapterIsNamed) {
         << e.what();
   }
   EXPECT_THROW(load_adapter(b.model, tmp / "nowhere"), InputError);
+}
+
+}  // namespace
+}  // namespace hqq
+
+namespace hqq {
+namespace {
+
+TEST(Lora, MergedExportMatchesAdapterOnTheQuantizedModel) {
+  test::TempDir tmp;
+  QuantizeOptions qo;
+  qo.source = fixture();
+  qo.output = tmp / "q";
+  qo.plan = plan_from_preset("4bit-g64");
+  quantize_checkpoint(qo);
+  LoadedModel a = load_model(tmp / "q", "float32");
+  LoraConfig cfg;
+  cfg.r = 4;
+  cfg.alpha = 8;
+  apply_lora(a.model, cfg, 3);
+  for (auto& [name, l] : lora_layers(a.model))
+    l->lora_b() = (at::randn(l->lora_b().sizes()) * 0.05).set_requires_grad(true);
+  save_adapter(a.model, cfg, tmp / "adapter");
+  export_dequantized(tmp / "q", tmp / "merged", false, {}, nullptr, tmp / "adapter");
+  LoadedModel merged = load_model(tmp / "merged", "float32");
+  at::Tensor t = at::arange(24, at::kLong).unsqueeze(0);
+  at::NoGradGuard no_grad;
+  at::Tensor want = a.model.forward(t), got = merged.model.forward(t);
+  EXPECT_LT(((want - got).norm() / want.norm()).item<double>(), 2e-2);  // bf16 export
+  EXPECT_THROW(export_dequantized(tmp / "q", tmp / "m2", false, {}, nullptr, tmp / "nope"),
+               InputError);
 }
 
 }  // namespace
