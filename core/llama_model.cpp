@@ -1,5 +1,8 @@
 #include "core/llama_model.h"
 
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -120,6 +123,53 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const
   return layer.o_proj->forward(out);
 }
 
+at::Tensor LlamaModel::decoder_layer(const at::Tensor& h_in, int64_t index, int64_t start,
+                                     const at::Tensor& cos, const at::Tensor& sin,
+                                     KvCache* cache) const {
+  const DecoderLayer& layer = layers_[static_cast<size_t>(index)];
+  at::Tensor h =
+      h_in + attention(layer, index, rms_norm(h_in, layer.input_norm), start, cos, sin, cache);
+  at::Tensor x = rms_norm(h, layer.post_attention_norm);
+  return h + layer.down_proj->forward(at::silu(layer.gate_proj->forward(x)) *
+                                      layer.up_proj->forward(x));
+}
+
+namespace {
+
+// Gradient checkpointing of one decoder layer: forward without keeping activations, backward
+// recomputes the layer with grad enabled and back-propagates through it (re-entrant).
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h,
+                            const LlamaModel* model, int64_t index, const at::Tensor& cos,
+                            const at::Tensor& sin) {
+    ctx->save_for_backward({h, cos, sin});
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["index"] = index;
+    return model->decoder_layer(h, index, 0, cos, sin, nullptr);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    auto* model = reinterpret_cast<const LlamaModel*>(ctx->saved_data["model"].toInt());
+    at::Tensor h = saved[0].detach().set_requires_grad(true);
+    at::Tensor out;
+    {
+      at::AutoGradMode enable(true);
+      out =
+          model->decoder_layer(h, ctx->saved_data["index"].toInt(), 0, saved[1], saved[2], nullptr);
+    }
+    torch::autograd::backward({out}, {grad[0]});
+    return {h.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor LlamaModel::checkpointed_layer(const at::Tensor& h, int64_t index, const at::Tensor& cos,
+                                          const at::Tensor& sin) const {
+  return CheckpointedLayer::apply(h, this, index, cos, sin);
+}
+
 at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) const {
   if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
     throw Error("forward: tokens must be [B, T] int64");
@@ -137,13 +187,11 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) c
   const int64_t start = cache ? cache->length() : 0;
   at::Tensor h = at::embedding(embed_tokens_, tokens);
   auto [cos, sin] = rope_->cos_sin(start, T, dtype_, h.device());
+  const bool checkpoint = gradient_checkpointing_ && !cache && at::GradMode::is_enabled();
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const DecoderLayer& layer = layers_[l];
-    h = h + attention(layer, static_cast<int64_t>(l), rms_norm(h, layer.input_norm), start, cos,
-                      sin, cache);
-    at::Tensor x = rms_norm(h, layer.post_attention_norm);
-    h = h +
-        layer.down_proj->forward(at::silu(layer.gate_proj->forward(x)) * layer.up_proj->forward(x));
+    const int64_t index = static_cast<int64_t>(l);
+    h = checkpoint ? checkpointed_layer(h, index, cos, sin)
+                   : decoder_layer(h, index, start, cos, sin, cache);
   }
   if (cache) cache->commit(T);
   return rms_norm(h, final_norm_);

@@ -75,7 +75,15 @@ class LlamaModel {
   // Bytes held by weights (mapped views count, they are resident once touched).
   int64_t weight_bytes() const;
 
+  // Recompute each decoder layer in backward instead of keeping its activations (training only).
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  // One decoder layer (public for the checkpointing autograd function).
+  at::Tensor decoder_layer(const at::Tensor& h, int64_t index, int64_t start, const at::Tensor& cos,
+                           const at::Tensor& sin, KvCache* cache) const;
+
  private:
+  at::Tensor checkpointed_layer(const at::Tensor& h, int64_t index, const at::Tensor& cos,
+                                const at::Tensor& sin) const;
   at::Tensor attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x, int64_t start,
                        const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
@@ -86,6 +94,7 @@ class LlamaModel {
   std::unique_ptr<Linear> lm_head_;
   std::vector<DecoderLayer> layers_;
   std::shared_ptr<RotaryEmbedding> rope_;
+  bool gradient_checkpointing_ = false;
 };
 
 }  // namespace hqq

@@ -93,8 +93,14 @@ nlohmann::json LayerReport::to_json() const {
 
 nlohmann::json QuantizeSummary::to_json() const {
   nlohmann::json l = nlohmann::json::array();
-  for (const auto& r : layers) l.push_back(r.to_json());
+  double sq = 0, norm_sq = 0;
+  for (const auto& r : layers) {
+    l.push_back(r.to_json());
+    sq += r.sq_error;
+    if (r.rel_error > 0) norm_sq += r.sq_error / (r.rel_error * r.rel_error);
+  }
   return {{"layers", l},
+          {"rel_error", norm_sq > 0 ? std::sqrt(sq / norm_sq) : 0.0},
           {"output_bytes", output_bytes},
           {"source_bytes", source_bytes},
           {"bits_per_weight", bits_per_weight},

@@ -24,6 +24,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
     TrainOptions o;
     int64_t seq_len = 256;
     bool resume = false;
+    bool checkpointing = false;
   };
   auto a = std::make_shared<Args>();
   a->o.lr = 1e-3;
@@ -64,6 +65,8 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", a->o.seed, "Seed for initialisation and data order");
   cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
+  cmd->add_flag("--gradient-checkpointing", a->checkpointing,
+                "Recompute each layer in backward (less memory, ~30% slower)");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       fs::path out = a->output, ckpt_dir = out / "checkpoint";
@@ -87,6 +90,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
         for (auto& [pname, t] : l->parameters()) params.push_back({name + "." + pname, t});
       params = make_trainable(params);
       set_lora_training(m.model, true);
+      m.model.set_gradient_checkpointing(a->checkpointing);
 
       std::vector<fs::path> files(a->data.begin(), a->data.end());
       TokenWindows data =

@@ -36,6 +36,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
     TrainOptions o;
     int64_t seq_len = 256;
     bool resume = false;
+    bool checkpointing = false;
     std::string save_dtype = "float32";
   };
   auto a = std::make_shared<Args>();
@@ -75,6 +76,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--save-dtype", a->save_dtype, "Dtype of the saved model")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
+  cmd->add_flag("--gradient-checkpointing", a->checkpointing,
+                "Recompute each layer in backward (less memory, ~30% slower)");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       if (a->config.empty() == a->init.empty())
@@ -102,6 +105,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       }();
       auto trainable = make_trainable(model.named_parameters());
       model.retie_embeddings();
+      model.set_gradient_checkpointing(a->checkpointing);
 
       std::vector<fs::path> files(a->data.begin(), a->data.end());
       TokenWindows data =

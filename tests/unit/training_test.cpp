@@ -194,3 +194,27 @@ TEST(TrainingData, ChatLossOnlyOnAssistantTokens) {
 
 }  // namespace
 }  // namespace hqq
+
+namespace hqq {
+namespace {
+
+TEST(Trainer, GradientCheckpointingGivesTheSameGradients) {
+  std::array<std::vector<at::Tensor>, 2> grads;
+  for (int on = 0; on < 2; ++on) {
+    LoadedModel m = load_model(fixture(), "float32");
+    auto params = make_trainable(m.model.named_parameters());
+    m.model.retie_embeddings();
+    m.model.set_gradient_checkpointing(on == 1);
+    at::Tensor x = at::arange(40, at::kLong).reshape({2, 20});
+    at::Tensor logits = m.model.forward(x);
+    at::cross_entropy_loss(logits.view({-1, logits.size(-1)}), (x + 1).remainder(1000).view({-1}))
+        .backward();
+    for (auto& [name, t] : params) grads[on].push_back(t->grad().clone());
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i)
+    EXPECT_TRUE(at::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
+}
+
+}  // namespace
+}  // namespace hqq
