@@ -151,13 +151,20 @@ void save_adapter(LlamaModel& model, const LoraConfig& cfg, const fs::path& dir)
   write_file_atomic((dir / "adapter_config.json").string(), cfg.to_peft_json().dump(2));
 }
 
-LoraConfig load_adapter(LlamaModel& model, const fs::path& dir) {
-  const fs::path cfg_path = dir / "adapter_config.json",
-                 weights = dir / "adapter_model.safetensors";
+namespace {
+// An adapter folder's config and weights file, with the folder named when it is not one.
+std::pair<LoraConfig, std::shared_ptr<SafetensorsFile>> open_adapter(const fs::path& dir) {
+  const fs::path cfg_path = dir / "adapter_config.json";
   if (!fs::exists(cfg_path))
     fail_input(dir.string(), "no adapter_config.json: not a PEFT adapter folder");
   LoraConfig cfg = LoraConfig::from_peft_json(read_json_file(cfg_path), cfg_path.string());
-  auto file = SafetensorsFile::open(weights.string());
+  return {cfg, SafetensorsFile::open((dir / "adapter_model.safetensors").string())};
+}
+}  // namespace
+
+LoraConfig load_adapter(LlamaModel& model, const fs::path& dir) {
+  auto [cfg, file] = open_adapter(dir);
+  const fs::path weights = file->path();
   apply_lora(model, cfg);
   for (auto& [name, l] : lora_layers(model)) {
     for (auto [suffix, target] :
@@ -176,12 +183,8 @@ LoraConfig load_adapter(LlamaModel& model, const fs::path& dir) {
 }
 
 std::map<std::string, at::Tensor> adapter_deltas(const fs::path& dir) {
-  const fs::path cfg_path = dir / "adapter_config.json",
-                 weights = dir / "adapter_model.safetensors";
-  if (!fs::exists(cfg_path))
-    fail_input(dir.string(), "no adapter_config.json: not a PEFT adapter folder");
-  LoraConfig cfg = LoraConfig::from_peft_json(read_json_file(cfg_path), cfg_path.string());
-  auto file = SafetensorsFile::open(weights.string());
+  auto [cfg, file] = open_adapter(dir);
+  const fs::path weights = file->path();
   std::map<std::string, at::Tensor> out;
   const std::string suffix = ".lora_A.weight";
   for (const auto& e : file->header().tensors) {

@@ -1,10 +1,10 @@
 // hqq finetune: HQQ+ — train LoRA adapters on a frozen (quantized) model; saves a PEFT adapter.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <fstream>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/training_options.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/lora.h"
@@ -16,15 +16,11 @@ namespace hqq::cli {
 namespace fs = std::filesystem;
 
 void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
-  struct Args {
-    std::string model, output, format = "auto", eval;
-    std::vector<std::string> data, targets;
+  struct Args : TrainingArgs {
+    std::string model;
+    std::vector<std::string> targets;
     LoraConfig lora;
     int64_t attn_rank = 0, mlp_rank = 0;
-    TrainOptions o;
-    int64_t seq_len = 256;
-    bool resume = false;
-    bool checkpointing = false;
   };
   auto a = std::make_shared<Args>();
   a->o.lr = 1e-3;
@@ -34,12 +30,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       app.add_subcommand("finetune", "HQQ+: train LoRA adapters on a frozen (quantized) model");
   cmd->add_option("model", a->model, "Model folder, typically quantized by hqq quantize")
       ->required();
-  cmd->add_option("--data", a->data, "Training files: .txt, .jsonl with \"text\", or chat .jsonl")
-      ->required();
-  cmd->add_option("--format", a->format, "auto, text, jsonl, chat")
-      ->check(CLI::IsMember({"auto", "text", "jsonl", "chat"}));
-  cmd->add_option("--eval", a->eval, "Held-out text for perplexity during training");
-  cmd->add_option("-o,--output", a->output, "Adapter folder (PEFT format)")->required();
+  add_training_options(cmd, *a, "Adapter folder (PEFT format)");
   cmd->add_option("--rank", a->lora.r, "LoRA rank")->check(CLI::PositiveNumber);
   cmd->add_option("--alpha", a->lora.alpha, "LoRA alpha (scaling = alpha / rank)")
       ->check(CLI::PositiveNumber);
@@ -47,26 +38,6 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--targets", a->targets, "Module patterns to adapt (default: all 7 projections)");
   cmd->add_option("--attn-rank", a->attn_rank, "Rank for attention projections (HQQ+ recipe: 32)");
   cmd->add_option("--mlp-rank", a->mlp_rank, "Rank for MLP projections (HQQ+ recipe: 8)");
-  cmd->add_option("--steps", a->o.steps, "Optimizer steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", a->o.batch_size, "Sequences per micro-batch")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", a->o.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--seq-len", a->seq_len, "Tokens per sequence")
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 16));
-  cmd->add_option("--lr", a->o.lr, "Peak learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", a->o.warmup_steps, "Warmup steps")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--schedule", a->o.schedule, "cosine, linear or constant")
-      ->check(CLI::IsMember({"cosine", "linear", "constant"}));
-  cmd->add_option("--clip", a->o.clip_norm, "Gradient norm clip (0: off)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--eval-every", a->o.eval_every, "Evaluate every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--save-every", a->o.save_every, "Checkpoint every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", a->o.seed, "Seed for initialisation and data order");
-  cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
-  cmd->add_flag("--gradient-checkpointing", a->checkpointing,
-                "Recompute each layer in backward (less memory, ~30% slower)");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       fs::path out = a->output, ckpt_dir = out / "checkpoint";
@@ -105,16 +76,10 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       if (resuming) trainer.load_state(ckpt_dir);
       fs::create_directories(out);
       std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
-      const bool tty = isatty(STDERR_FILENO);
       trainer.run(
           [&](const TrainEvent& e) {
             log << e.to_json().dump() << "\n" << std::flush;
-            if (g.quiet) return;
-            std::string ev = e.eval_ppl ? fmt::format(" eval ppl {:.3f}", *e.eval_ppl) : "";
-            fmt::print(stderr,
-                       "{}[finetune] step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s{} ETA {:.0f}s{}",
-                       tty ? "\r\033[K" : "", e.step, e.steps, e.loss, e.lr, e.tokens_per_second,
-                       ev, e.eta_seconds, (tty && !e.eval_ppl) ? "" : "\n");
+            print_train_event(g, "finetune", e);
           },
           &interrupt_token(), nullptr,
           [&](int64_t) {

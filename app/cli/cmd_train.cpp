@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/training_options.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -16,27 +17,9 @@ namespace hqq::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void print_event(const GlobalOptions& g, const TrainEvent& e) {
-  if (g.quiet) return;
-  const bool tty = isatty(STDERR_FILENO);
-  std::string eval = e.eval_ppl ? fmt::format(" eval ppl {:.2f}", *e.eval_ppl) : "";
-  fmt::print(stderr, "{}[train] step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s{} ETA {:.0f}s{}",
-             tty ? "\r\033[K" : "", e.step, e.steps, e.loss, e.lr, e.tokens_per_second, eval,
-             e.eta_seconds, (tty && !e.eval_ppl) ? "" : "\n");
-}
-
-}  // namespace
-
 void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
-  struct Args {
-    std::string config, init, tokenizer, output, format = "auto", eval;
-    std::vector<std::string> data;
-    TrainOptions o;
-    int64_t seq_len = 256;
-    bool resume = false;
-    bool checkpointing = false;
+  struct Args : TrainingArgs {
+    std::string config, init, tokenizer;
     std::string save_dtype = "float32";
   };
   auto a = std::make_shared<Args>();
@@ -46,38 +29,9 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--init", a->init, "Or: a model folder to continue training");
   cmd->add_option("--tokenizer", a->tokenizer,
                   "tokenizer.model, or a folder with it (default: the --init folder)");
-  cmd->add_option("--data", a->data, "Training files: .txt, .jsonl with \"text\", or chat .jsonl")
-      ->required();
-  cmd->add_option("--format", a->format, "auto, text, jsonl, chat")
-      ->check(CLI::IsMember({"auto", "text", "jsonl", "chat"}));
-  cmd->add_option("--eval", a->eval, "Held-out text for perplexity during training");
-  cmd->add_option("-o,--output", a->output,
-                  "Output model folder (checkpoints go to OUTPUT/checkpoint)")
-      ->required();
-  cmd->add_option("--steps", a->o.steps, "Optimizer steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", a->o.batch_size, "Sequences per micro-batch")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", a->o.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--seq-len", a->seq_len, "Tokens per sequence")
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 16));
-  cmd->add_option("--lr", a->o.lr, "Peak learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", a->o.warmup_steps, "Warmup steps")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--schedule", a->o.schedule, "cosine, linear or constant")
-      ->check(CLI::IsMember({"cosine", "linear", "constant"}));
-  cmd->add_option("--weight-decay", a->o.adamw.weight_decay, "AdamW weight decay")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--clip", a->o.clip_norm, "Gradient norm clip (0: off)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--eval-every", a->o.eval_every, "Evaluate every N steps (0: at the end)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--save-every", a->o.save_every, "Checkpoint every N steps")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", a->o.seed, "Seed for initialisation and data order");
+  add_training_options(cmd, *a, "Output model folder (checkpoints go to OUTPUT/checkpoint)");
   cmd->add_option("--save-dtype", a->save_dtype, "Dtype of the saved model")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
-  cmd->add_flag("--resume", a->resume, "Continue from OUTPUT/checkpoint");
-  cmd->add_flag("--gradient-checkpointing", a->checkpointing,
-                "Recompute each layer in backward (less memory, ~30% slower)");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       if (a->config.empty() == a->init.empty())
@@ -128,7 +82,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       trainer.run(
           [&](const TrainEvent& e) {
             log << e.to_json().dump() << "\n" << std::flush;
-            print_event(g, e);
+            print_train_event(g, "train", e);
           },
           &interrupt_token(), nullptr, save_checkpoint);
       save_model(model, out, a->save_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
