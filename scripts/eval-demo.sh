@@ -19,7 +19,7 @@ mkdir -p "$OUT"
 ppl() {  # model [adapter] -> perplexity on the held-out SOTU text
   local extra=""
   [ -n "${2:-}" ] && extra="--adapter $2"
-  "$HQQ" -q --json $extra ppl "$1" --text "$HELD" --ctx 256 --max-tokens "$PPL_TOKENS" | python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["ppl"])'
+  "$HQQ" -q --json $extra ppl "$1" --text "$HELD" --ctx 256 --batch 8 --max-tokens "$PPL_TOKENS" | python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["ppl"])'
 }
 
 echo "full precision: ppl $(ppl $MODEL)" | tee "$OUT/summary.txt"
@@ -38,7 +38,7 @@ done
 
 STEPS=${HQQ_PLUS_STEPS:-300}
 printf '| model | HQQ ppl | HQQ+ ppl | adapter params |\n|---|---|---|---|\n' > "$OUT/hqq_plus_table.md"
-for spec in 2:32 2:16 1:16; do
+for spec in 2:32 1:16 2:16; do
   bits=${spec%%:*}; group=${spec##*:}
   q="$OUT/q-$bits-$group-improved"
   [ -d "$q" ] || "$HQQ" -q quantize "$MODEL" -o "$q" --bits "$bits" --group-size "$group" --overwrite
@@ -48,4 +48,4 @@ for spec in 2:32 2:16 1:16; do
   n=$(python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); h=json.loads(f.read(struct.unpack("<Q",f.read(8))[0])); print(sum(__import__("math").prod(v["shape"]) for k,v in h.items() if k!="__metadata__"))' "$ad/adapter_model.safetensors")
   printf '| %s-bit g%s | %s | %s | %s |\n' "$bits" "$group" "$(ppl "$q")" "$(ppl "$q" "$ad")" "$n" | tee -a "$OUT/hqq_plus_table.md"
 done
-echo "Moby-Dick (held out): full precision $("$HQQ" -q --json ppl $MODEL --text "$MOBY" --ctx 256 --max-tokens "$PPL_TOKENS" | python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["ppl"])')" | tee -a "$OUT/summary.txt"
+echo "Moby-Dick (held out): full precision $("$HQQ" -q --json ppl $MODEL --text "$MOBY" --ctx 256 --batch 8 --max-tokens "$PPL_TOKENS" | python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["ppl"])')" | tee -a "$OUT/summary.txt"

@@ -46,6 +46,20 @@ TEST(ModelPage, OpensAModelAndShowsItsCard) {
   save_screenshot(w, "model_page");
 }
 
+TEST(ModelPage, OpensTheEmbeddedDemoModel) {
+  TempDir tmp;
+  QSettings settings(QString::fromStdString((tmp / "s.ini").string()), QSettings::IniFormat);
+  hqq::ui::MainWindow w(settings);
+  w.show();
+  const QString demo = hqq::ui::demo_model_dir();
+  ASSERT_FALSE(demo.isEmpty());
+  w.model_page()->open_model(demo);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w.model_page()->busy(); }, 10000));
+  EXPECT_EQ(w.model_page()->card()->field("Parameters"), "4.20 M");
+  EXPECT_EQ(w.model_page()->card()->field("Tokenizer"), "sentencepiece");
+  save_screenshot(w, "model_page_demo");
+}
+
 TEST(ModelPage, BadFolderShowsAMessageAndTheWindowKeepsWorking) {
   TempDir tmp;
   QSettings settings(QString::fromStdString((tmp / "s.ini").string()), QSettings::IniFormat);
