@@ -173,8 +173,9 @@ void Trainer::run(const EventFn& on_event, const CancelToken* cancel,
     ev.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     ev.eta_seconds = ev.elapsed_seconds / static_cast<double>(step_ - first) *
                      static_cast<double>(opts_.steps - step_);
-    if ((opts_.eval_every > 0 && step_ % opts_.eval_every == 0) || step_ == opts_.steps)
-      ev.eval_ppl = evaluate();
+    const bool eval_now =
+        (opts_.eval_every > 0 && step_ % opts_.eval_every == 0) || step_ == opts_.steps;
+    if (eval_now && !eval_tokens_.empty()) ev.eval_ppl = evaluate();
     ev.rss_bytes = memory_stats().rss_bytes;
     if (on_event) on_event(ev);
     if (checkpoint &&

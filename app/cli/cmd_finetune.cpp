@@ -75,11 +75,13 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       Trainer trainer(m.model, params, a->o, data, eval);
       if (resuming) trainer.load_state(ckpt_dir);
       fs::create_directories(out);
+      std::optional<double> last_ppl;  // the run evaluates at its last step
       std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
       trainer.run(
           [&](const TrainEvent& e) {
             log << e.to_json().dump() << "\n" << std::flush;
             print_train_event(g, "finetune", e);
+            if (e.eval_ppl) last_ppl = e.eval_ppl;
           },
           &interrupt_token(), nullptr,
           [&](int64_t) {
@@ -88,12 +90,14 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
           });
       set_lora_training(m.model, false);
       save_adapter(m.model, cfg, out);
-      const double ppl = trainer.evaluate();
       if (g.json)
-        print_json({{"output", a->output}, {"steps", trainer.step()}, {"eval_ppl", ppl}});
+        print_json({{"output", a->output},
+                    {"steps", trainer.step()},
+                    {"eval_ppl", last_ppl ? nlohmann::json(*last_ppl) : nlohmann::json(nullptr)}});
       else
-        fmt::print("fine-tuned {} steps; held-out perplexity {:.3f}; adapter in {}\n",
-                   trainer.step(), ppl, a->output);
+        fmt::print("fine-tuned {} steps{}; adapter in {}\n", trainer.step(),
+                   last_ppl ? fmt::format("; held-out perplexity {:.3f}", *last_ppl) : "",
+                   a->output);
       return 0;
     };
   });

@@ -74,6 +74,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
         trainer.load_state(ckpt_dir);
         fmt::print(stderr, "resumed at step {}\n", trainer.step());
       }
+      std::optional<double> last_ppl;  // the run evaluates at its last step
       std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
       auto save_checkpoint = [&](int64_t) {
         save_model(model, ckpt_dir, at::kFloat);
@@ -83,6 +84,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
           [&](const TrainEvent& e) {
             log << e.to_json().dump() << "\n" << std::flush;
             print_train_event(g, "train", e);
+            if (e.eval_ppl) last_ppl = e.eval_ppl;
           },
           &interrupt_token(), nullptr, save_checkpoint);
       save_model(model, out, a->save_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
@@ -90,11 +92,13 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
         copy_tokenizer_files(tok_dir, out);
       else
         fs::copy_file(tok_path, out / "tokenizer.model", fs::copy_options::overwrite_existing);
-      double ppl = trainer.evaluate();
       if (g.json)
-        print_json({{"output", a->output}, {"steps", trainer.step()}, {"eval_ppl", ppl}});
+        print_json({{"output", a->output},
+                    {"steps", trainer.step()},
+                    {"eval_ppl", last_ppl ? nlohmann::json(*last_ppl) : nlohmann::json(nullptr)}});
       else
-        fmt::print("trained {} steps; held-out perplexity {:.3f}; wrote {}\n", trainer.step(), ppl,
+        fmt::print("trained {} steps{}; wrote {}\n", trainer.step(),
+                   last_ppl ? fmt::format("; held-out perplexity {:.3f}", *last_ppl) : "",
                    a->output);
       return 0;
     };
