@@ -38,7 +38,7 @@ done
 
 STEPS=${HQQ_PLUS_STEPS:-300}
 printf '| model | HQQ ppl | HQQ+ ppl | adapter params |\n|---|---|---|---|\n' > "$OUT/hqq_plus_table.md"
-for spec in 2:32 1:16 2:16; do
+for spec in 2:32 1:16 1:64; do
   bits=${spec%%:*}; group=${spec##*:}
   q="$OUT/q-$bits-$group-improved"
   [ -d "$q" ] || "$HQQ" -q quantize "$MODEL" -o "$q" --bits "$bits" --group-size "$group" --overwrite

@@ -21,6 +21,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
     std::vector<std::string> targets;
     LoraConfig lora;
     int64_t attn_rank = 0, mlp_rank = 0;
+    std::string compute_dtype = "float32";
   };
   auto a = std::make_shared<Args>();
   a->o.lr = 1e-3;
@@ -31,6 +32,9 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("model", a->model, "Model folder, typically quantized by hqq quantize")
       ->required();
   add_training_options(cmd, *a, "Adapter folder (PEFT format)");
+  cmd->add_option("--compute-dtype", a->compute_dtype,
+                  "Dtype of the frozen model's compute (the adapter trains in fp32)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_option("--rank", a->lora.r, "LoRA rank")->check(CLI::PositiveNumber);
   cmd->add_option("--alpha", a->lora.alpha, "LoRA alpha (scaling = alpha / rank)")
       ->check(CLI::PositiveNumber);
@@ -41,7 +45,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       fs::path out = a->output, ckpt_dir = out / "checkpoint";
-      LoadedModel m = load_model(a->model, "float32", {}, &interrupt_token());
+      LoadedModel m = load_model(a->model, a->compute_dtype, {}, &interrupt_token());
       const Tokenizer& tok = m.require_tokenizer();
       LoraConfig cfg = a->lora;
       if (!a->targets.empty()) cfg.target_modules = a->targets;

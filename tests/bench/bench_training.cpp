@@ -35,7 +35,8 @@ void BM_LoraStepOn2BitModel(benchmark::State& state) {
   LoadOptions lo;
   lo.linear_factory = [](const Checkpoint& c, const std::string& p, int64_t out, int64_t in, bool b,
                          at::ScalarType t) -> std::unique_ptr<Linear> {
-    return load_hqq_linear(c, p, out, in, b, t);
+    if (is_hqq_layer(c, p)) return load_hqq_linear(c, p, out, in, b, t);
+    return make_dense_linear(c, p, out, in, b, t);
   };
   LlamaModel model = LlamaModel::load(ckpt, load_model_config(dir / "q"), lo);
   LoraConfig cfg;

@@ -156,6 +156,12 @@ TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
   ASSERT_EQ(f.code, 0) << f.err;
   EXPECT_TRUE(fs::exists(tmp / "ad" / "adapter_model.safetensors"));
   EXPECT_TRUE(fs::exists(tmp / "ad" / "training_log.jsonl"));
+  // The frozen model may compute in bf16 while the adapter trains in fp32.
+  Result bf = hqq("-q --json finetune " + (tmp / "q").string() + " --data " + text.string() +
+                  " -o " + (tmp / "ad-bf16").string() +
+                  " --steps 2 --batch 2 --seq-len 32 --rank 4 --compute-dtype bfloat16");
+  ASSERT_EQ(bf.code, 0) << bf.err;
+  EXPECT_TRUE(fs::exists(tmp / "ad-bf16" / "adapter_model.safetensors"));
   Result base = hqq("-q --json ppl " + (tmp / "q").string() + " --text " + text.string() +
                     " --ctx 32 --max-tokens 640");
   Result adapted =
