@@ -188,6 +188,9 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) c
   at::Tensor h = at::embedding(embed_tokens_, tokens);
   auto [cos, sin] = rope_->cos_sin(start, T, dtype_, h.device());
   const bool checkpoint = gradient_checkpointing_ && !cache && at::GradMode::is_enabled();
+  // Re-entrant checkpointing needs an input that requires grad to build the graph at all; with a
+  // frozen embedding (LoRA) make the hidden state a leaf that does.
+  if (checkpoint && !h.requires_grad()) h = h.detach().set_requires_grad(true);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const int64_t index = static_cast<int64_t>(l);
     h = checkpoint ? checkpointed_layer(h, index, cos, sin)
