@@ -281,17 +281,4 @@ void LlamaModel::retie_embeddings() {
   if (config_.tie_word_embeddings) lm_head_ = std::make_unique<DenseLinear>(embed_tokens_);
 }
 
-int64_t LlamaModel::weight_bytes() const {
-  auto bytes = [](const at::Tensor& t) { return t.numel() * t.element_size(); };
-  int64_t n = bytes(embed_tokens_) + bytes(final_norm_);
-  for (const auto& L : layers_) {
-    n += bytes(L.input_norm) + bytes(L.post_attention_norm);
-    for (const Linear* p : {L.q_proj.get(), L.k_proj.get(), L.v_proj.get(), L.o_proj.get(),
-                            L.gate_proj.get(), L.up_proj.get(), L.down_proj.get()})
-      n += p->storage_bytes();
-  }
-  if (!config_.tie_word_embeddings) n += lm_head_->storage_bytes();
-  return n;
-}
-
 }  // namespace hqq

@@ -72,8 +72,6 @@ class LlamaModel {
   std::vector<std::pair<std::string, at::Tensor*>> named_parameters();
   // After embed_tokens was replaced: point a tied lm_head at it again.
   void retie_embeddings();
-  // Bytes held by weights (mapped views count, they are resident once touched).
-  int64_t weight_bytes() const;
 
   // Recompute each decoder layer in backward instead of keeping its activations (training only).
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }

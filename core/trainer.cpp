@@ -34,27 +34,6 @@ nlohmann::json TrainOptions::to_json() const {
           {"seed", seed}};
 }
 
-TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
-  TrainOptions o;
-  o.steps = j.value("steps", o.steps);
-  o.batch_size = j.value("batch_size", o.batch_size);
-  o.grad_accum = j.value("grad_accum", o.grad_accum);
-  o.lr = j.value("lr", o.lr);
-  o.min_lr_ratio = j.value("min_lr_ratio", o.min_lr_ratio);
-  o.warmup_steps = j.value("warmup_steps", o.warmup_steps);
-  o.schedule = j.value("schedule", o.schedule);
-  o.adamw.beta1 = j.value("beta1", o.adamw.beta1);
-  o.adamw.beta2 = j.value("beta2", o.adamw.beta2);
-  o.adamw.eps = j.value("eps", o.adamw.eps);
-  o.adamw.weight_decay = j.value("weight_decay", o.adamw.weight_decay);
-  o.clip_norm = j.value("clip_norm", o.clip_norm);
-  o.eval_every = j.value("eval_every", o.eval_every);
-  o.eval_max_tokens = j.value("eval_max_tokens", o.eval_max_tokens);
-  o.save_every = j.value("save_every", o.save_every);
-  o.seed = j.value("seed", o.seed);
-  return o;
-}
-
 nlohmann::json TrainEvent::to_json() const {
   nlohmann::json j = {{"step", step},
                       {"steps", steps},
@@ -117,8 +96,7 @@ Trainer::Trainer(LlamaModel& model, std::vector<std::pair<std::string, at::Tenso
     throw InputError("steps, batch and accumulation must be >= 1");
   if (!(opts_.lr > 0)) throw InputError("learning rate must be positive");
   learning_rate(opts_, 0);  // validates the schedule name
-  if (train.window + 1 > model.config().max_position_embeddings + 1 &&
-      train.window > model.config().max_position_embeddings)
+  if (train.window > model.config().max_position_embeddings)
     throw InputError("the training window exceeds the model's maximum positions");
 }
 

@@ -32,7 +32,6 @@ struct TrainOptions {
   int64_t save_every = 0;  // checkpoint every N steps (0: at the end only)
   uint64_t seed = 0;
   nlohmann::json to_json() const;
-  static TrainOptions from_json(const nlohmann::json& j);
 };
 
 struct TrainEvent {

@@ -164,3 +164,38 @@ TEST(HqqQuantizer, InvalidInputsNameTheTensor) {
 
 }  // namespace
 }  // namespace hqq
+
+#include "kernels/hqq_group_ops.h"
+
+namespace hqq {
+namespace {
+
+// The run-time chosen instruction set computes what the scalar build computes (to float
+// rounding in the reassociated reductions; codes exactly).
+TEST(HqqGroupOps, DispatchedVariantAgreesWithScalar) {
+  const auto& fast = kernels::group_ops();
+  const auto& ref = kernels::group_ops_scalar();
+  at::manual_seed(11);
+  for (int64_t g : {8, 16, 64, 100}) {
+    at::Tensor w = at::randn({g}) * 0.05;
+    const float* p = w.data_ptr<float>();
+    float mn1, mx1, mn2, mx2;
+    fast.range(p, g, &mn1, &mx1);
+    ref.range(p, g, &mn2, &mx2);
+    EXPECT_EQ(mn1, mn2);
+    EXPECT_EQ(mx1, mx2);
+    const float s = 15.0f / (mx1 - mn1), z = -mn1 * s;
+    std::vector<uint8_t> c1(g), c2(g);
+    fast.encode(p, g, s, z, 15.0f, c1.data());
+    ref.encode(p, g, s, z, 15.0f, c2.data());
+    EXPECT_EQ(c1, c2) << fast.isa;
+    EXPECT_NEAR(fast.sq_error(p, g, 1 / s, z, 15.0f), ref.sq_error(p, g, 1 / s, z, 15.0f), 1e-6);
+    float z1 = z, z2 = z;
+    EXPECT_NEAR(fast.reference_step(p, g, s, &z1, 15.0f, 10.0f, 0.7f),
+                ref.reference_step(p, g, s, &z2, 15.0f, 10.0f, 0.7f), 1e-5);
+    EXPECT_NEAR(z1, z2, 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace hqq
