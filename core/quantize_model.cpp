@@ -61,6 +61,18 @@ void histograms(const at::Tensor& w, const at::Tensor& w_hat, LayerReport* r) {
   };
   r->hist_original = to_vec(at::histc(w, 64, lo, hi));
   r->hist_dequantized = to_vec(at::histc(w_hat.clamp(lo, hi), 64, lo, hi));
+  at::Tensor err = w - w_hat;
+  r->err_max = std::max(err.abs().max().item<double>(), 1e-12);
+  r->hist_error = to_vec(at::histc(err, 64, -r->err_max, r->err_max));
+}
+
+std::vector<double> median_group_levels(const QuantizedTensor& q) {
+  at::Tensor s = q.scale.to(at::kDouble).flatten(), z = q.zero.to(at::kDouble).flatten();
+  const int64_t g = std::get<1>(s.sort()).select(0, s.numel() / 2).item<int64_t>();
+  const double sg = s[g].item<double>(), zg = z[g].item<double>();
+  std::vector<double> levels;
+  for (int k = 0; k < (1 << q.nbits); ++k) levels.push_back((k - zg) * sg);
+  return levels;
 }
 
 }  // namespace
@@ -70,25 +82,6 @@ std::vector<std::string> decoder_projections(int64_t num_layers) {
   for (int64_t l = 0; l < num_layers; ++l)
     for (const char* p : kProjections) out.push_back("model.layers." + std::to_string(l) + "." + p);
   return out;
-}
-
-nlohmann::json LayerReport::to_json() const {
-  return {{"name", name},
-          {"shape", shape},
-          {"nbits", nbits},
-          {"group_size", group_size},
-          {"axis", axis},
-          {"optimizer", optimizer},
-          {"rel_error", rel_error},
-          {"sq_error", sq_error},
-          {"seconds", seconds},
-          {"stored_bytes", stored_bytes},
-          {"parameters", parameters},
-          {"histogram",
-           {{"min", hist_min},
-            {"max", hist_max},
-            {"original", hist_original},
-            {"dequantized", hist_dequantized}}}};
 }
 
 nlohmann::json QuantizeSummary::to_json() const {
@@ -158,7 +151,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         const auto start = Clock::now();
         at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
         at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
-        HqqLinear layer(quantize(w, c, wname), bias, at::kFloat);
+        const QuantizedTensor q = quantize(w, c, wname);
+        HqqLinear layer(q, bias, at::kFloat);
         at::Tensor w_hat = layer.dequantized(at::kFloat);
         LayerReport r;
         r.name = module;
@@ -173,6 +167,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         r.parameters = w.numel();
         r.stored_bytes = layer.storage_bytes();
         histograms(w, w_hat, &r);
+        r.levels = median_group_levels(q);
         std::vector<at::Tensor> parts;
         for (auto& [key, t] : hqq_state_dict(layer, c)) parts.push_back(t);
         ckpt.release(wname);

@@ -11,28 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "core/layer_report.h"
 #include "core/progress.h"
 #include "core/quant_plan.h"
 
 namespace hqq {
-
-struct LayerReport {
-  std::string name;  // module, e.g. "model.layers.0.self_attn.q_proj"
-  std::vector<int64_t> shape;
-  int nbits = 0;
-  int64_t group_size = 0;
-  int axis = 1;
-  std::string optimizer;
-  double rel_error = 0;  // ||W - Ŵ||_F / ||W||_F
-  double sq_error = 0;   // ||W - Ŵ||_F²
-  double seconds = 0;
-  int64_t stored_bytes = 0;
-  int64_t parameters = 0;
-  // 64-bin histograms over [hist_min, hist_max] of the original and the dequantized weights.
-  double hist_min = 0, hist_max = 0;
-  std::vector<int64_t> hist_original, hist_dequantized;
-  nlohmann::json to_json() const;
-};
 
 struct QuantizeOptions {
   std::filesystem::path source, output;

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "app/cli/cli_common.h"
-#include "core/chat_template.h"
+#include "core/chat_session.h"
 #include "core/generate.h"
 #include "core/model_loader.h"
 
@@ -37,14 +37,6 @@ void add_sampling_options(CLI::App* cmd, SamplingArgs& a) {
   cmd->add_option("--system", a.system, "System message (chat template)");
   cmd->add_option("--ctx", a.ctx, "Context length for the KV cache (capped by the model)")
       ->check(CLI::PositiveNumber);
-}
-
-std::vector<int64_t> chat_prompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages) {
-  const auto& cfg = tok.config();
-  std::string text = render_chat(cfg.chat_template, messages, true, cfg.bos_token, cfg.eos_token);
-  // Templates spell BOS themselves; the plain fallback does not.
-  bool add_bos = cfg.chat_template.empty() && cfg.add_bos_token;
-  return tok.encode(text, add_bos, /*parse_special=*/true);
 }
 
 void print_stats(const GenerateResult& r) {
@@ -121,55 +113,36 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   chat->callback([&g, c, run] {
     *run = [&g, c] {
       LoadedModel m = load_for_inference(c->model, g);
-      const Tokenizer& tok = m.require_tokenizer();
-      int64_t ctx = std::min(c->ctx, m.config.max_position_embeddings);
-      DecodeState state{m.model.make_cache(1, ctx), {}};
-      std::vector<ChatMessage> messages;
-      if (!c->system.empty()) messages.push_back({"system", c->system});
-      GenerateOptions opts = c->opts;
-      if (tok.config().chat_template.empty()) opts.stop_strings.push_back("\nuser:");
+      ChatSession chat(m.model, m.require_tokenizer(), c->ctx);
+      chat.set_system(c->system);
       fmt::print(
           stderr,
           "Chatting with {} ({} context). /reset, /system TEXT, /exit; Ctrl-C stops a reply.\n",
-          c->model, ctx);
+          c->model, chat.context());
       std::string line;
       while (true) {
         std::cout << "> " << std::flush;
         if (!std::getline(std::cin, line) || line == "/exit" || line == "/quit") break;
         if (line.empty()) continue;
         if (line == "/reset") {
-          messages.erase(std::remove_if(messages.begin(), messages.end(),
-                                        [](auto& x) { return x.role != "system"; }),
-                         messages.end());
+          chat.reset();
           continue;
         }
         if (line.rfind("/system ", 0) == 0) {
-          messages.clear();
-          messages.push_back({"system", line.substr(8)});
+          chat.set_system(line.substr(8));
           continue;
         }
-        messages.push_back({"user", line});
-        std::vector<int64_t> prompt;
+        GenerateResult r;
         try {
-          prompt = chat_prompt(tok, messages);
-        } catch (const TemplateError& e) {
-          messages.pop_back();
+          r = chat.reply(
+              line, c->opts, [](std::string_view s) { std::cout << s << std::flush; },
+              &interrupt_token());
+        } catch (const std::exception& e) {  // template failure or a full context: keep chatting
           fmt::print(stderr, "error: {}\n", e.what());
           continue;
         }
-        if (static_cast<int64_t>(prompt.size()) + 1 >= ctx) {
-          fmt::print(stderr,
-                     "error: the conversation no longer fits in {} tokens; /reset to start over\n",
-                     ctx);
-          messages.pop_back();
-          continue;
-        }
-        GenerateResult r = generate(
-            m.model, tok, prompt, opts, [](std::string_view s) { std::cout << s << std::flush; },
-            &interrupt_token(), &state);
         std::cout << std::endl;
         if (!g.quiet) print_stats(r);
-        messages.push_back({"assistant", r.text});
         if (r.stop_reason == "cancelled") reset_interrupts();
       }
       return 0;
