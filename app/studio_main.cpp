@@ -8,6 +8,7 @@
 #include "core/threads.h"
 #include "ui/main_window.h"
 #include "ui/model_page.h"
+#include "ui/resource_paths.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);

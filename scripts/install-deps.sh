@@ -11,7 +11,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang clang-format libclang-rt-14-dev \
   libtorch-dev libopenblas0-pthread \
   libsentencepiece-dev sentencepiece \
-  qt6-base-dev libqcustomplot-dev libgl-dev \
+  qt6-base-dev libqt6svg6 libqcustomplot-dev libgl-dev \
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev \
   googletest libgtest-dev libgmock-dev libbenchmark-dev \
   xvfb xauth

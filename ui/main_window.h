@@ -1,6 +1,8 @@
 #pragma once
-// The main window: a page list on the left, the pages on the right, menus and status bar.
-// Geometry and state are saved in QSettings and restored at the next start.
+// The main window: a page list on the left, the pages on the right, the Resources and Log docks,
+// menus and status bar. It owns the Workspace the pages share and wires pages to each other
+// (quantize → inspect, fine-tune → evaluate/chat); geometry, dock layout and the theme are kept
+// in QSettings and restored at the next start.
 #include <QMainWindow>
 #include <QSettings>
 
@@ -9,27 +11,56 @@ class QStackedWidget;
 
 namespace hqq::ui {
 
+class ChatPage;
+class EvaluatePage;
+class FinetunePage;
+class InspectPage;
+class LogDock;
 class ModelPage;
+class QuantizePage;
+class ResourcesDock;
+class Workspace;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
   explicit MainWindow(QSettings& settings, QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  enum Page { kModel, kQuantize, kInspect, kFinetune, kEvaluate, kChat, kPageCount };
+  void show_page(Page p);
+  QWidget* page(Page p) const;
   ModelPage* model_page() const { return model_page_; }
+  QuantizePage* quantize_page() const { return quantize_page_; }
+  InspectPage* inspect_page() const { return inspect_page_; }
+  FinetunePage* finetune_page() const { return finetune_page_; }
+  EvaluatePage* evaluate_page() const { return evaluate_page_; }
+  ChatPage* chat_page() const { return chat_page_; }
+  ResourcesDock* resources() const { return resources_; }
+  LogDock* log() const { return log_; }
+  Workspace& workspace() const { return *workspace_; }
   void show_about();
+  void set_theme(const QString& name);  // "system", "light", "dark"
 
  protected:
   void closeEvent(QCloseEvent* e) override;
 
  private:
   void add_page(QWidget* page, const QString& name, const QString& tooltip);
+  void build_menus();
+  void save_state();
   QSettings& settings_;
+  Workspace* workspace_ = nullptr;
   QListWidget* nav_ = nullptr;
   QStackedWidget* pages_ = nullptr;
   ModelPage* model_page_ = nullptr;
+  QuantizePage* quantize_page_ = nullptr;
+  InspectPage* inspect_page_ = nullptr;
+  FinetunePage* finetune_page_ = nullptr;
+  EvaluatePage* evaluate_page_ = nullptr;
+  ChatPage* chat_page_ = nullptr;
+  ResourcesDock* resources_ = nullptr;
+  LogDock* log_ = nullptr;
 };
-
-// Where the embedded demo model lives (installed or in the source tree); empty when absent.
-QString demo_model_dir();
 
 }  // namespace hqq::ui

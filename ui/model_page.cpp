@@ -16,15 +16,18 @@
 #include "core/model_info.h"
 #include "ui/model_card_widget.h"
 #include "ui/recent_models.h"
+#include "ui/workspace.h"
 
 namespace hqq::ui {
 
 struct ModelPage::Result {
   std::optional<ModelInfo> info;
-  QString error;
+  std::vector<LayerReport> reports;
+  QString error, report_problem;
 };
 
-ModelPage::ModelPage(QSettings& settings, QWidget* parent) : QWidget(parent), settings_(settings) {
+ModelPage::ModelPage(Workspace& ws, QSettings& settings, QWidget* parent)
+    : QWidget(parent), ws_(ws), settings_(settings) {
   setAcceptDrops(true);
   auto* layout = new QHBoxLayout(this);
   auto* split = new QSplitter(this);
@@ -94,6 +97,11 @@ void ModelPage::open_model(const QString& dir) {
     auto r = std::make_shared<Result>();
     try {
       r->info = inspect_model(dir.toStdString());
+      try {  // a damaged report must not keep the model from opening
+        if (!r->info->quantization.empty()) r->reports = read_layer_reports(dir.toStdString());
+      } catch (const std::exception& e) {
+        r->report_problem = QString::fromStdString(e.what());
+      }
     } catch (const std::exception& e) {
       r->error = QString::fromStdString(e.what());
     }
@@ -110,15 +118,19 @@ void ModelPage::finished() {
   if (!r->info) {
     error_->setText(tr("Cannot open this model: %1").arg(r->error));
     error_->show();
-    emit model_failed(pending_, r->error);
+    Q_EMIT model_failed(pending_, r->error);
     return;
   }
   current_ = pending_;
   card_->show_info(*r->info);
+  ws_.set_model(current_, *r->info);
+  if (!r->reports.empty()) Q_EMIT report_loaded(r->reports);
+  if (!r->report_problem.isEmpty())
+    status_->setText(tr("The quantization report could not be read: %1").arg(r->report_problem));
   recent.add(current_);
   settings_.setValue("lastModelDir", QFileInfo(current_).absolutePath());
   refresh_recent();
-  emit model_opened(current_);
+  Q_EMIT model_opened(current_);
 }
 
 void ModelPage::refresh_recent() {

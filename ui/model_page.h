@@ -10,6 +10,8 @@ class QLabel;
 class QListWidget;
 class QPushButton;
 
+#include "core/layer_report.h"
+
 namespace hqq {
 struct ModelInfo;
 }
@@ -17,24 +19,27 @@ struct ModelInfo;
 namespace hqq::ui {
 
 class ModelCardWidget;
+class Workspace;
 
 class ModelPage : public QWidget {
   Q_OBJECT
  public:
-  explicit ModelPage(QSettings& settings, QWidget* parent = nullptr);
+  ModelPage(Workspace& ws, QSettings& settings, QWidget* parent = nullptr);
   ~ModelPage() override;
   const ModelCardWidget* card() const { return card_; }
   QString current_model() const { return current_; }
   QString error_text() const;
   bool busy() const;
 
- public slots:
+ public Q_SLOTS:
   void open_model(const QString& dir);
   void choose_model();
 
- signals:
+ Q_SIGNALS:
   void model_opened(const QString& dir);
   void model_failed(const QString& dir, const QString& message);
+  // A quantized folder's hqq_report.json, for the Inspect page.
+  void report_loaded(const std::vector<hqq::LayerReport>& layers);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* e) override;
@@ -45,6 +50,7 @@ class ModelPage : public QWidget {
   void finished();
   void refresh_recent();
 
+  Workspace& ws_;
   QSettings& settings_;
   ModelCardWidget* card_ = nullptr;
   QListWidget* recent_ = nullptr;

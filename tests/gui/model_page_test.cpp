@@ -4,28 +4,19 @@
 #include <QTableWidget>
 #include <QTest>
 
-#include "tests/test_support.h"
+#include "tests/gui/gui_support.h"
 #include "ui/main_window.h"
 #include "ui/model_card_widget.h"
 #include "ui/model_page.h"
-
-QT_BEGIN_NAMESPACE
-inline void PrintTo(const QString& s, std::ostream* os) {
-  *os << '"' << s.toStdString() << '"';
-}
-QT_END_NAMESPACE
+#include "ui/resource_paths.h"
 
 namespace {
 
+using hqq::test::save_screenshot;
 using hqq::test::TempDir;
 
 QString fixture(const char* name) {
   return QString::fromStdString((hqq::test::fixtures() / "models" / name).string());
-}
-
-void save_screenshot(QWidget& w, const QString& name) {
-  QString path = QString(HQQ_TEST_SCREENSHOT_DIR) + "/" + name + ".png";
-  ASSERT_TRUE(w.grab().save(path)) << path.toStdString();
 }
 
 TEST(ModelPage, OpensAModelAndShowsItsCard) {

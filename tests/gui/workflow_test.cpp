@@ -1,0 +1,309 @@
+// The whole job in the window, on the embedded demo model: open, quantize to 2 bits, inspect a
+// layer, fine-tune an adapter, evaluate the three models, chat with two side by side, cancel
+// jobs, and bad input. Every page is saved as a screenshot under the build folder.
+#include <gtest/gtest.h>
+
+#include <qcustomplot.h>
+#include <QDir>
+#include <QFile>
+#include <QTest>
+#include <cstdio>
+#include <filesystem>
+
+#include "tests/gui/gui_support.h"
+#include "ui/chart.h"
+#include "ui/chat_page.h"
+#include "ui/evaluate_page.h"
+#include "ui/event_loop_monitor.h"
+#include "ui/finetune_page.h"
+#include "ui/inspect_page.h"
+#include "ui/main_window.h"
+#include "ui/model_page.h"
+#include "ui/plan_editor.h"
+#include "ui/quantize_page.h"
+#include "ui/resource_paths.h"
+#include "ui/resources_dock.h"
+#include "ui/workspace.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hqq::test::qpath;
+using hqq::test::save_screenshot;
+using hqq::test::TempDir;
+using hqq::test::wait_job;
+using hqq::ui::MainWindow;
+
+void open_demo(MainWindow& w) {
+  w.model_page()->open_model(hqq::ui::demo_model_dir());
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w.model_page()->busy(); }, 10000));
+  ASSERT_TRUE(w.model_page()->error_text().isEmpty()) << w.model_page()->error_text();
+}
+
+void screenshot_page(MainWindow& w, MainWindow::Page p, const QString& name) {
+  w.show_page(p);
+  QTest::qWait(250);  // let the throttled charts redraw
+  save_screenshot(w, name);
+}
+
+// Clicks the middle of bar `index` of the Inspect page's error chart, as a user would.
+void click_bar(hqq::ui::InspectPage& page, int index) {
+  auto* chart = const_cast<hqq::ui::Chart*>(page.error_chart());
+  chart->replot();
+  const double value = page.reports()[static_cast<size_t>(index)].rel_error;
+  const QPoint at(static_cast<int>(chart->xAxis->coordToPixel(index)),
+                  static_cast<int>(chart->yAxis->coordToPixel(value / 2)));
+  QTest::mouseClick(chart, Qt::LeftButton, {}, at);
+}
+
+TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.resize(1280, 820);
+  w.show();
+  open_demo(w);
+  screenshot_page(w, MainWindow::kModel, "page_model");
+
+  // Quantize to 2-bit g32; the layer table and the Inspect chart fill in as layers finish.
+  auto* q = w.quantize_page();
+  q->set_preset("2bit-g32");
+  EXPECT_TRUE(q->size_text().startsWith("3.000 bits/weight")) << q->size_text();
+  const fs::path out = tmp / "demo-2bit-g32";
+  q->set_output(qpath(out));
+  hqq::ui::EventLoopMonitor monitor(10);
+  QElapsedTimer job_clock;
+  job_clock.start();
+  q->start();
+  ASSERT_TRUE(q->runner()->running());
+  ASSERT_TRUE(wait_job(q->runner()));
+  const double quantize_ms = double(job_clock.elapsed());
+  const double quantize_stall = monitor.longest_stall_ms();
+  EXPECT_TRUE(q->status_text().startsWith("Done")) << q->status_text();
+  EXPECT_EQ(q->layer_rows(), 28);  // 4 layers × 7 projections
+  EXPECT_TRUE(fs::exists(out / "config.json"));
+  EXPECT_TRUE(fs::exists(out / "hqq_report.json"));
+  // The window kept reacting: a job on the UI thread would stall it for the whole job.
+  std::printf("[ measure  ] quantization %.0f ms, longest UI stall %.1f ms, %lld ticks\n",
+              quantize_ms, quantize_stall, static_cast<long long>(monitor.ticks()));
+  EXPECT_LT(quantize_stall, quantize_ms / 2);
+  screenshot_page(w, MainWindow::kQuantize, "page_quantize");
+
+  // Inspect: one bar per layer; clicking a bar selects it and draws its histograms.
+  auto* inspect = w.inspect_page();
+  ASSERT_EQ(inspect->bar_count(), 28);
+  w.show_page(MainWindow::kInspect);
+  QTest::qWait(50);
+  click_bar(*inspect, 5);
+  EXPECT_EQ(inspect->selected_layer(), 5);
+  const auto* hist = inspect->histogram_chart();
+  ASSERT_EQ(hist->graphCount(), 2);  // before / after
+  EXPECT_GT(hist->graph(0)->data()->size(), 0);
+  EXPECT_GE(hist->itemCount(), 2);  // level lines of a 2-bit group (4 levels, some in range)
+  EXPECT_LE(hist->itemCount(), 4);
+  EXPECT_EQ(inspect->error_histogram_chart()->graphCount(), 1);
+  screenshot_page(w, MainWindow::kInspect, "page_inspect");
+
+  // Fine-tune: the page follows the new quantized model; the loss curve grows step by step.
+  auto* ft = w.finetune_page();
+  EXPECT_EQ(ft->model(), qpath(out));
+  ft->set_data(qpath(hqq::test::sample_data() / "finetune.txt"));
+  ft->set_eval(qpath(hqq::test::sample_data() / "eval.txt"));
+  const fs::path adapter = tmp / "adapter";
+  ft->set_output(qpath(adapter));
+  ft->set_steps(6, 2, 64, 3);
+  monitor.reset();
+  job_clock.restart();
+  ft->start();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return ft->points() >= 2; }, 60000)) << ft->status_text();
+  const int partial = ft->points();
+  ASSERT_TRUE(wait_job(ft->runner()));
+  const double train_ms = double(job_clock.elapsed());
+  std::printf("[ measure  ] fine-tuning %.0f ms, longest UI stall %.1f ms\n", train_ms,
+              monitor.longest_stall_ms());
+  EXPECT_LT(monitor.longest_stall_ms(), train_ms / 2);
+  EXPECT_TRUE(ft->status_text().startsWith("Done")) << ft->status_text();
+  EXPECT_LT(partial, 6);  // seen while running, not only at the end
+  EXPECT_EQ(ft->points(), 6);
+  EXPECT_EQ(ft->eval_points(), 2);  // steps 3 and 6
+  EXPECT_TRUE(fs::exists(adapter / "adapter_config.json"));
+  EXPECT_TRUE(fs::exists(adapter / "adapter_model.safetensors"));
+  screenshot_page(w, MainWindow::kFinetune, "page_finetune");
+
+  // Evaluate original, quantized and quantized + adapter on the same held-out text.
+  auto* ev = w.evaluate_page();
+  ASSERT_EQ(ev->model_count(), 3);
+  ev->set_text(qpath(hqq::test::sample_data() / "eval.txt"));
+  ev->set_limits(128, 4096);
+  ev->check_all();
+  ev->start();
+  ASSERT_TRUE(wait_job(ev->runner()));
+  ASSERT_EQ(ev->history().size(), 3) << ev->status_text();
+  double original = 0, quantized = 0;
+  for (const auto& r : ev->history()) {
+    EXPECT_GT(r.ppl, 1.0);
+    EXPECT_GT(r.tokens, 3000);
+    if (r.model == hqq::ui::demo_model_dir()) original = r.ppl;
+    if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl;
+  }
+  EXPECT_GT(quantized, original);  // 2 bits cost something on held-out text
+  screenshot_page(w, MainWindow::kEvaluate, "page_evaluate");
+
+  // Chat: two models answer the same prompt, greedy, side by side.
+  auto* chat = w.chat_page();
+  ASSERT_EQ(chat->model_count(), 3);
+  chat->set_compare(true);
+  chat->select_models(0, 1);
+  chat->set_sampling(0.0, 12, 1);
+  chat->set_prompt("The State of the Union is");
+  chat->send();
+  ASSERT_TRUE(wait_job(chat->runner()));
+  for (int side = 0; side < 2; ++side) {
+    EXPECT_TRUE(chat->transcript(side).contains("You: The State of the Union is"));
+    const QString reply = chat->transcript(side).section("Model:", 1).trimmed();
+    EXPECT_FALSE(reply.isEmpty()) << side;
+    EXPECT_TRUE(chat->speed_text(side).contains("tok/s decode")) << chat->speed_text(side);
+  }
+  screenshot_page(w, MainWindow::kChat, "page_chat");
+  EXPECT_GT(w.resources()->samples(), 1);
+}
+
+TEST(Workflow, CancellingAQuantizationLeavesNothingAndTheWindowWorks) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  auto* q = w.quantize_page();
+  q->set_preset("8bit-g128");
+  const fs::path out = tmp / "cancelled";
+  q->set_output(qpath(out));
+  int layers = 0;
+  QObject::connect(q, &hqq::ui::QuantizePage::layer_done, q, [&] {
+    if (++layers == 2) q->cancel();
+  });
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_EQ(q->status_text(), "Cancelled; nothing was written.");
+  EXPECT_LT(q->layer_rows(), 28);
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& e : fs::directory_iterator(tmp.path()))  // no temporary folder left either
+    EXPECT_EQ(e.path().filename(), "settings.ini") << e.path();
+  // The same page still works afterwards.
+  q->set_output(qpath(tmp / "after"));
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_TRUE(fs::exists(tmp / "after" / "config.json")) << q->status_text();
+}
+
+TEST(Workflow, TrainingPausesResumesAndCancels) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  auto* ft = w.finetune_page();
+  ft->set_model(hqq::ui::demo_model_dir());
+  ft->set_data(qpath(hqq::test::sample_data() / "finetune.txt"));
+  ft->set_eval("");
+  ft->set_output(qpath(tmp / "adapter"));
+  ft->set_steps(500, 1, 32, 0);
+  ft->start();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return ft->points() >= 2; }, 60000)) << ft->status_text();
+  ft->toggle_pause();
+  QTest::qWait(300);  // the step under way may still finish
+  const int paused_at = ft->points();
+  QTest::qWait(700);
+  EXPECT_EQ(ft->points(), paused_at);  // nothing moves while paused
+  EXPECT_TRUE(ft->runner()->running());
+  ft->toggle_pause();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return ft->points() > paused_at; }, 30000));
+  ft->cancel();
+  ASSERT_TRUE(wait_job(ft->runner()));
+  EXPECT_TRUE(ft->status_text().startsWith("Cancelled")) << ft->status_text();
+  EXPECT_LT(ft->points(), 500);
+}
+
+TEST(Workflow, ABrokenDatasetLineIsNamedAndTheWindowKeepsWorking) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  const fs::path data = tmp / "broken.jsonl";
+  hqq::test::write_file(data, "{\"text\": \"one good line\"}\n{\"text\": \"broken\n");
+  auto* ft = w.finetune_page();
+  ft->set_model(hqq::ui::demo_model_dir());
+  ft->set_data(qpath(data));
+  ft->set_output(qpath(tmp / "adapter"));
+  ft->set_steps(2, 1, 16, 0);
+  ft->start();
+  ASSERT_TRUE(wait_job(ft->runner()));
+  EXPECT_TRUE(ft->status_text().contains("broken.jsonl")) << ft->status_text();
+  EXPECT_TRUE(ft->status_text().contains("broken.jsonl:2:")) << ft->status_text();  // line 2
+  EXPECT_FALSE(fs::exists(tmp / "adapter" / "adapter_config.json"));
+  save_screenshot(w, "finetune_broken_dataset");
+  // Fixed data trains.
+  hqq::test::write_file(data,
+                        "{\"text\": \"one good line of text for the demo model\"}\n"
+                        "{\"text\": \"and a second line, long enough for a window\"}\n");
+  ft->start();
+  ASSERT_TRUE(wait_job(ft->runner()));
+  EXPECT_TRUE(ft->status_text().startsWith("Done")) << ft->status_text();
+}
+
+TEST(Workflow, AQuantizedFolderOpensWithItsReportInInspect) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  auto* q = w.quantize_page();
+  q->set_preset("4bit-g64");
+  q->set_output(qpath(tmp / "q4"));
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  MainWindow w2(*settings);  // a later session opens the result directly
+  w2.show();
+  w2.model_page()->open_model(qpath(tmp / "q4"));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !w2.model_page()->busy(); }, 10000));
+  EXPECT_EQ(w2.inspect_page()->bar_count(), 28);
+  EXPECT_TRUE(w2.quantize_page()->size_text().contains("already quantized"));
+}
+
+TEST(Workflow, SettingsThemeAndChartExport) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  {
+    MainWindow w(*settings);
+    w.show();
+    open_demo(w);
+    w.quantize_page()->set_preset("3bit-g64");
+    w.show_page(MainWindow::kInspect);
+    w.set_theme("dark");
+    w.close();
+  }
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  EXPECT_EQ(w.quantize_page()->plan_editor()->rows(), 0);
+  EXPECT_TRUE(w.quantize_page()->size_text().startsWith("3.700 bits/weight"))
+      << w.quantize_page()->size_text();
+  EXPECT_EQ(settings->value("window/page").toInt(), int(MainWindow::kInspect));
+  // Dark theme: chart backgrounds follow the palette.
+  auto* chart = const_cast<hqq::ui::Chart*>(w.finetune_page()->chart());
+  QTest::qWait(50);
+  chart->replot();
+  EXPECT_LT(chart->grab().toImage().pixelColor(5, 5).lightness(), 80);
+  screenshot_page(w, MainWindow::kFinetune, "page_finetune_dark");
+  EXPECT_TRUE(chart->export_to(qpath(tmp / "chart.png")));
+  EXPECT_TRUE(chart->export_to(qpath(tmp / "chart.pdf")));
+  EXPECT_GT(fs::file_size(tmp / "chart.png"), 1000u);
+  EXPECT_GT(fs::file_size(tmp / "chart.pdf"), 500u);
+  w.set_theme("light");
+  QTest::qWait(20);  // widgets get the new palette through posted events
+  chart->replot();
+  EXPECT_GT(chart->grab().toImage().pixelColor(5, 5).lightness(), 180);
+}
+
+}  // namespace

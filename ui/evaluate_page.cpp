@@ -1,0 +1,300 @@
+#include "ui/evaluate_page.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "core/json_file.h"
+#include "core/lora.h"
+#include "core/model_loader.h"
+#include "core/perplexity.h"
+#include "ui/chart.h"
+#include "ui/job_runner.h"
+#include "ui/resource_paths.h"
+#include "ui/workspace.h"
+
+namespace hqq::ui {
+
+namespace {
+constexpr int kMaxHistory = 200;
+
+QTableWidgetItem* cell(const QString& s) {
+  auto* it = new QTableWidgetItem(s);
+  it->setFlags(it->flags() & ~Qt::ItemIsEditable);
+  it->setToolTip(s);
+  return it;
+}
+
+QString short_label(const EvalRecord& r) {
+  QString s = QDir(r.model).dirName();
+  if (!r.adapter.isEmpty()) s += " + " + QDir(r.adapter).dirName();
+  return s;
+}
+}  // namespace
+
+EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
+    : QWidget(parent), ws_(ws), settings_(settings) {
+  runner_ = new JobRunner(tr("Evaluation"), this);
+  auto* layout = new QHBoxLayout(this);
+  auto* split = new QSplitter(this);
+  layout->addWidget(split);
+
+  auto* left = new QWidget(split);
+  auto* lv = new QVBoxLayout(left);
+  lv->addWidget(new QLabel(tr("Models to evaluate"), left));
+  models_ = new QListWidget(left);
+  models_->setToolTip(
+      tr("Tick the models to compare on the same text: the opened model, the "
+         "quantized ones and those with an adapter"));
+  lv->addWidget(models_, 1);
+  auto* form = new QFormLayout;
+  text_ = new QLineEdit(left);
+  text_->setToolTip(tr("Plain-text file to score (held-out text, not the training data)"));
+  auto* browse = new QPushButton("…", left);
+  auto* trow = new QHBoxLayout;
+  trow->addWidget(text_, 1);
+  trow->addWidget(browse);
+  ctx_ = new QSpinBox(left);
+  ctx_->setRange(2, 1 << 20);
+  ctx_->setValue(settings_.value("evaluate/ctx", 256).toInt());
+  ctx_->setToolTip(
+      tr("Window length: the text is cut into non-overlapping windows of this many "
+         "tokens, each scored on its own (the HQQ/GPTQ papers' method)"));
+  max_tokens_ = new QSpinBox(left);
+  max_tokens_->setRange(0, 100000000);
+  max_tokens_->setValue(settings_.value("evaluate/max_tokens", 16384).toInt());
+  max_tokens_->setToolTip(tr("Use only the first N tokens of the text (0: all)"));
+  form->addRow(tr("Text"), trow);
+  form->addRow(tr("Context"), ctx_);
+  form->addRow(tr("Max tokens"), max_tokens_);
+  lv->addLayout(form);
+  auto* buttons = new QHBoxLayout;
+  start_ = new QPushButton(tr("Evaluate"), left);
+  start_->setToolTip(tr("Compute perplexity for each ticked model"));
+  cancel_ = new QPushButton(tr("Cancel"), left);
+  cancel_->setEnabled(false);
+  auto* clear = new QPushButton(tr("Clear history"), left);
+  buttons->addWidget(start_);
+  buttons->addWidget(cancel_);
+  buttons->addWidget(clear);
+  lv->addLayout(buttons);
+  status_ = new QLabel(left);
+  status_->setWordWrap(true);
+  status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  progress_ = new QProgressBar(left);
+  lv->addWidget(status_);
+  lv->addWidget(progress_);
+
+  auto* right = new QSplitter(Qt::Vertical, split);
+  table_ = new QTableWidget(0, 7, right);
+  table_->setHorizontalHeaderLabels({tr("When"), tr("Model"), tr("Adapter"), tr("Text"),
+                                     tr("Context"), tr("Perplexity"), tr("Seconds")});
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->verticalHeader()->hide();
+  chart_ = new Chart(right);
+  chart_->yAxis->setLabel(tr("perplexity (lower is better)"));
+  chart_->setToolTip(tr("The history's perplexities, newest on the right; right-click to export"));
+  split->setStretchFactor(1, 2);
+
+  const QString samples = sample_data_dir();
+  text_->setText(
+      settings_.value("evaluate/text", samples.isEmpty() ? QString() : samples + "/eval.txt")
+          .toString());
+  connect(browse, &QPushButton::clicked, this, [this] {
+    QString f = QFileDialog::getOpenFileName(this, tr("Text to score"), text_->text());
+    if (!f.isEmpty()) text_->setText(f);
+  });
+  connect(start_, &QPushButton::clicked, this, &EvaluatePage::start);
+  connect(cancel_, &QPushButton::clicked, runner_, &JobRunner::cancel);
+  connect(clear, &QPushButton::clicked, this, &EvaluatePage::clear_history);
+  connect(&ws_, &Workspace::choices_changed, this, &EvaluatePage::refresh_models);
+  connect(runner_, &JobRunner::progress, this,
+          [this](const QString&, qint64 done, qint64 total, const QString&) {
+            progress_->setRange(0, static_cast<int>(total));
+            progress_->setValue(static_cast<int>(done));
+          });
+
+  for (const QVariant& v : settings_.value("evaluate/history").toList()) {
+    const QJsonObject o = QJsonDocument::fromJson(v.toString().toUtf8()).object();
+    EvalRecord r{o["when"].toString(), o["model"].toString(),  o["adapter"].toString(),
+                 o["text"].toString(), o["ctx"].toInt(),       o["tokens"].toInteger(),
+                 o["ppl"].toDouble(),  o["seconds"].toDouble()};
+    if (r.ppl > 0) add_record(r);
+  }
+  refresh_models();
+}
+
+EvaluatePage::~EvaluatePage() {
+  settings_.setValue("evaluate/text", text_->text());
+  settings_.setValue("evaluate/ctx", ctx_->value());
+  settings_.setValue("evaluate/max_tokens", max_tokens_->value());
+}
+
+void EvaluatePage::save_history() {
+  QVariantList list;
+  for (const auto& r : history_) {
+    QJsonObject o{{"when", r.when}, {"model", r.model},    {"adapter", r.adapter},
+                  {"text", r.text}, {"ctx", r.ctx},        {"tokens", r.tokens},
+                  {"ppl", r.ppl},   {"seconds", r.seconds}};
+    list << QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+  }
+  settings_.setValue("evaluate/history", list);
+}
+
+void EvaluatePage::set_text(const QString& file) {
+  text_->setText(file);
+}
+
+void EvaluatePage::set_limits(int ctx, int max_tokens) {
+  ctx_->setValue(ctx);
+  max_tokens_->setValue(max_tokens);
+}
+
+void EvaluatePage::check_all() {
+  for (int i = 0; i < models_->count(); ++i) models_->item(i)->setCheckState(Qt::Checked);
+}
+
+int EvaluatePage::model_count() const {
+  return models_->count();
+}
+
+QString EvaluatePage::status_text() const {
+  return status_->text();
+}
+
+void EvaluatePage::refresh_models() {
+  QSet<QString> checked;
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->checkState() == Qt::Checked)
+      checked << models_->item(i)->data(Qt::UserRole).toStringList().join('|');
+  models_->clear();
+  for (const ModelChoice& c : ws_.choices()) {
+    auto* item = new QListWidgetItem(c.label, models_);
+    const QStringList key{c.dir, c.adapter};
+    item->setData(Qt::UserRole, key);
+    item->setToolTip(c.adapter.isEmpty() ? c.dir : c.dir + " + " + c.adapter);
+    item->setCheckState(checked.contains(key.join('|')) || checked.isEmpty() ? Qt::Checked
+                                                                             : Qt::Unchecked);
+  }
+}
+
+void EvaluatePage::add_record(const EvalRecord& r) {
+  history_.append(r);
+  while (history_.size() > kMaxHistory) history_.removeFirst();
+  table_->setRowCount(0);
+  for (const auto& x : history_) {
+    const int row = table_->rowCount();
+    table_->insertRow(row);
+    table_->setItem(row, 0, cell(x.when));
+    table_->setItem(row, 1, cell(x.model));
+    table_->setItem(row, 2, cell(x.adapter));
+    table_->setItem(row, 3,
+                    cell(QDir(x.text).dirName().isEmpty() ? x.text : QFileInfo(x.text).fileName()));
+    table_->setItem(row, 4, cell(QString::number(x.ctx)));
+    table_->setItem(row, 5, cell(QString::number(x.ppl, 'f', 3)));
+    table_->setItem(row, 6, cell(QString::number(x.seconds, 'f', 1)));
+  }
+  table_->scrollToBottom();
+  redraw();
+}
+
+void EvaluatePage::redraw() {
+  chart_->clearPlottables();
+  auto* bars = new QCPBars(chart_->xAxis, chart_->yAxis);
+  bars->setBrush(series_color(0));
+  bars->setPen(QPen(series_color(0).darker(120)));
+  auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+  // The last (at most) 12 results: enough to compare, few enough to read the labels.
+  const int first = std::max<int>(0, static_cast<int>(history_.size()) - 12);
+  double top = 0;
+  for (int i = first; i < history_.size(); ++i) {
+    bars->addData(i - first, history_[i].ppl);
+    ticker->addTick(i - first, short_label(history_[i]));
+    top = std::max(top, history_[i].ppl);
+  }
+  chart_->xAxis->setTicker(ticker);
+  chart_->xAxis->setTickLabelRotation(30);
+  chart_->xAxis->setRange(-0.7, std::max(1, static_cast<int>(history_.size()) - first) - 0.3);
+  chart_->yAxis->setRange(0, top * 1.1 + 1e-9);
+  chart_->request_replot();
+}
+
+void EvaluatePage::clear_history() {
+  history_.clear();
+  table_->setRowCount(0);
+  redraw();
+  save_history();
+}
+
+void EvaluatePage::start() {
+  if (runner_->running()) return;
+  QList<ModelChoice> chosen;
+  for (int i = 0; i < models_->count(); ++i) {
+    if (models_->item(i)->checkState() != Qt::Checked) continue;
+    const QStringList key = models_->item(i)->data(Qt::UserRole).toStringList();
+    chosen.append({models_->item(i)->text(), key.value(0), key.value(1)});
+  }
+  if (chosen.isEmpty() || text_->text().isEmpty()) {
+    status_->setText(tr("Tick at least one model and choose a text file."));
+    return;
+  }
+  const std::string text_file = text_->text().toStdString();
+  const int ctx = ctx_->value();
+  const qint64 max_tokens = max_tokens_->value();
+  start_->setEnabled(false);
+  cancel_->setEnabled(true);
+  disconnect(runner_, &JobRunner::finished, this, nullptr);
+  connect(runner_, &JobRunner::finished, this, [this](bool ok, bool cancelled, const QString& e) {
+    start_->setEnabled(true);
+    cancel_->setEnabled(false);
+    save_history();
+    status_->setText(ok ? tr("Done.") : cancelled ? tr("Cancelled.") : tr("Failed: %1").arg(e));
+  });
+  const QString text_q = text_->text();
+  runner_->start([this, chosen, text_file, text_q, ctx, max_tokens](JobRunner& job) {
+    const std::string text = read_text_file(text_file);  // read once: the file names any error
+    for (const ModelChoice& c : chosen) {
+      job.post([this, c] { status_->setText(tr("Evaluating %1…").arg(c.label)); });
+      LoadedModel m = load_model(c.dir.toStdString(), "auto", {}, job.cancel_token());
+      if (!c.adapter.isEmpty()) load_adapter(m.model, c.adapter.toStdString());
+      const Tokenizer& tok = m.require_tokenizer();
+      std::vector<int64_t> tokens = tok.encode(text, true);
+      if (max_tokens > 0 && static_cast<qint64>(tokens.size()) > max_tokens)
+        tokens.resize(static_cast<size_t>(max_tokens));
+      PerplexityOptions po;
+      po.ctx = ctx;
+      PerplexityResult r = perplexity(m.model, tokens, po, job.progress_fn(), job.cancel_token());
+      EvalRecord rec{QDateTime::currentDateTime().toString("yyyy-MM-dd hh:mm"),
+                     c.dir,
+                     c.adapter,
+                     text_q,
+                     ctx,
+                     r.tokens_scored,
+                     r.ppl,
+                     r.seconds};
+      job.post([this, rec] { add_record(rec); });
+      job.log(tr("Perplexity of %1: %2 over %3 tokens")
+                  .arg(c.label)
+                  .arg(r.ppl, 0, 'f', 3)
+                  .arg(r.tokens_scored));
+    }
+  });
+}
+
+}  // namespace hqq::ui

@@ -1,0 +1,372 @@
+#include "ui/finetune_page.h"
+
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include "core/finetune_job.h"
+#include "ui/chart.h"
+#include "ui/hqq_tooltips.h"
+#include "ui/job_runner.h"
+#include "ui/resource_paths.h"
+#include "ui/workspace.h"
+
+namespace hqq::ui {
+
+namespace {
+QString eta_text(double s) {
+  if (s < 90) return QObject::tr("%1 s").arg(s, 0, 'f', 0);
+  if (s < 5400) return QObject::tr("%1 min").arg(s / 60, 0, 'f', 1);
+  return QObject::tr("%1 h").arg(s / 3600, 0, 'f', 1);
+}
+
+// A line edit with a browse button; `dir` picks folders, otherwise files.
+QWidget* path_row(QLineEdit* edit, bool dir, QWidget* parent) {
+  auto* w = new QWidget(parent);
+  auto* l = new QHBoxLayout(w);
+  l->setContentsMargins(0, 0, 0, 0);
+  auto* b = new QPushButton("…", w);
+  b->setToolTip(dir ? QObject::tr("Choose a folder") : QObject::tr("Choose a file"));
+  l->addWidget(edit, 1);
+  l->addWidget(b);
+  QObject::connect(b, &QPushButton::clicked, w, [edit, dir, w] {
+    QString p = dir ? QFileDialog::getExistingDirectory(w, QString(), edit->text())
+                    : QFileDialog::getOpenFileName(w, QString(), edit->text());
+    if (!p.isEmpty()) edit->setText(p);
+  });
+  return w;
+}
+
+QSpinBox* spin(int lo, int hi, int value, const QString& tip) {
+  auto* s = new QSpinBox;
+  s->setRange(lo, hi);
+  s->setValue(value);
+  s->setToolTip(tip);
+  return s;
+}
+}  // namespace
+
+FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
+    : QWidget(parent), ws_(ws), settings_(settings) {
+  runner_ = new JobRunner(tr("Fine-tuning"), this);
+  auto* layout = new QHBoxLayout(this);
+  auto* split = new QSplitter(this);
+  layout->addWidget(split);
+
+  auto* left = new QWidget(split);
+  auto* lv = new QVBoxLayout(left);
+  auto* data_box = new QGroupBox(tr("Model and data"), left);
+  auto* df = new QFormLayout(data_box);
+  model_ = new QLineEdit(data_box);
+  model_->setToolTip(tr("The frozen model the adapter is trained on: the quantized one for HQQ+"));
+  data_ = new QLineEdit(data_box);
+  data_->setToolTip(
+      tr("Training text: plain text, JSONL with a \"text\" field, or chat JSONL "
+         "with \"messages\" (loss on the assistant's tokens only)"));
+  format_ = new QComboBox(data_box);
+  format_->addItems({"auto", "text", "jsonl", "chat"});
+  format_->setToolTip(tr("Data format (auto: by extension and content)"));
+  eval_ = new QLineEdit(data_box);
+  eval_->setToolTip(tr("Held-out plain text for the perplexity curve (optional)"));
+  output_ = new QLineEdit(data_box);
+  output_->setToolTip(
+      tr("Adapter folder to write (PEFT format: adapter_config.json, "
+         "adapter_model.safetensors)"));
+  df->addRow(tr("Model"), path_row(model_, true, data_box));
+  df->addRow(tr("Dataset"), path_row(data_, false, data_box));
+  df->addRow(tr("Format"), format_);
+  df->addRow(tr("Eval text"), path_row(eval_, false, data_box));
+  df->addRow(tr("Adapter"), path_row(output_, true, data_box));
+  lv->addWidget(data_box);
+
+  auto* hp = new QGroupBox(tr("LoRA and training"), left);
+  auto* hf = new QFormLayout(hp);
+  rank_ = spin(1, 1024, 16, tips::lora_rank());
+  alpha_ = new QDoubleSpinBox(hp);
+  alpha_->setRange(0.1, 4096);
+  alpha_->setValue(16);
+  alpha_->setToolTip(tips::lora_alpha());
+  dropout_ = new QDoubleSpinBox(hp);
+  dropout_->setRange(0, 0.9);
+  dropout_->setSingleStep(0.05);
+  dropout_->setToolTip(tr("Dropout on the adapter's input during training"));
+  targets_ = new QComboBox(hp);
+  targets_->addItems({tr("all projections"), tr("attention only"), tr("MLP only")});
+  targets_->setToolTip(tr("Which projections get an adapter"));
+  lr_ = new QDoubleSpinBox(hp);
+  lr_->setDecimals(6);
+  lr_->setRange(1e-6, 1);
+  lr_->setSingleStep(1e-4);
+  lr_->setValue(1e-3);
+  lr_->setToolTip(tr("Peak learning rate (AdamW)"));
+  schedule_ = new QComboBox(hp);
+  schedule_->addItems({"cosine", "linear", "constant"});
+  schedule_->setToolTip(tr("How the learning rate decays after warm-up"));
+  steps_ = spin(1, 1000000, 200, tr("Optimizer steps"));
+  warmup_ = spin(0, 100000, 20, tr("Steps of linear learning-rate warm-up"));
+  batch_ = spin(1, 1024, 8, tr("Sequences per step"));
+  seq_len_ = spin(8, 32768, 128, tr("Tokens per training sequence"));
+  eval_every_ = spin(0, 100000, 20, tr("Evaluate held-out perplexity every N steps (0: never)"));
+  hf->addRow(tr("Rank"), rank_);
+  hf->addRow(tr("Alpha"), alpha_);
+  hf->addRow(tr("Dropout"), dropout_);
+  hf->addRow(tr("Targets"), targets_);
+  hf->addRow(tr("Learning rate"), lr_);
+  hf->addRow(tr("Schedule"), schedule_);
+  hf->addRow(tr("Steps"), steps_);
+  hf->addRow(tr("Warm-up"), warmup_);
+  hf->addRow(tr("Batch"), batch_);
+  hf->addRow(tr("Sequence length"), seq_len_);
+  hf->addRow(tr("Eval every"), eval_every_);
+  lv->addWidget(hp);
+  auto* buttons = new QHBoxLayout;
+  start_ = new QPushButton(tr("Start"), left);
+  start_->setToolTip(tr("Train the adapter"));
+  pause_ = new QPushButton(tr("Pause"), left);
+  pause_->setToolTip(tr("Pause after the current step; press again to resume"));
+  cancel_ = new QPushButton(tr("Cancel"), left);
+  cancel_->setToolTip(tr("Stop; the last checkpoint stays in the adapter folder's checkpoint/"));
+  buttons->addWidget(start_);
+  buttons->addWidget(pause_);
+  buttons->addWidget(cancel_);
+  lv->addLayout(buttons);
+  lv->addStretch();
+
+  auto* right = new QWidget(split);
+  auto* rv = new QVBoxLayout(right);
+  status_ = new QLabel(tr("Choose a dataset and press Start."), right);
+  status_->setWordWrap(true);
+  status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  speed_ = new QLabel(right);
+  progress_ = new QProgressBar(right);
+  chart_ = new Chart(right);
+  chart_->xAxis->setLabel(tr("step"));
+  chart_->yAxis->setLabel(tr("training loss"));
+  chart_->yAxis2->setLabel(tr("held-out perplexity"));
+  chart_->yAxis2->setVisible(true);
+  chart_->legend->setVisible(true);
+  raw_ = chart_->addGraph();
+  raw_->setName(tr("loss"));
+  QColor c = series_color(0);
+  c.setAlpha(90);
+  raw_->setPen(QPen(c));
+  smooth_ = chart_->addGraph();
+  smooth_->setName(tr("loss (smoothed)"));
+  smooth_->setPen(QPen(series_color(0), 2));
+  ppl_ = chart_->addGraph(chart_->xAxis, chart_->yAxis2);
+  ppl_->setName(tr("perplexity"));
+  ppl_->setPen(QPen(series_color(1), 2));
+  ppl_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
+  rv->addWidget(status_);
+  rv->addWidget(speed_);
+  rv->addWidget(progress_);
+  rv->addWidget(chart_, 1);
+  split->setStretchFactor(1, 2);
+
+  model_->setText(settings_.value("finetune/model").toString());
+  const QString samples = sample_data_dir();  // first start: the sample data is ready to use
+  data_->setText(
+      settings_.value("finetune/data", samples.isEmpty() ? QString() : samples + "/finetune.txt")
+          .toString());
+  eval_->setText(
+      settings_.value("finetune/eval", samples.isEmpty() ? QString() : samples + "/eval.txt")
+          .toString());
+  output_->setText(settings_.value("finetune/output").toString());
+  rank_->setValue(settings_.value("finetune/rank", 16).toInt());
+  alpha_->setValue(settings_.value("finetune/alpha", 16.0).toDouble());
+  lr_->setValue(settings_.value("finetune/lr", 1e-3).toDouble());
+  steps_->setValue(settings_.value("finetune/steps", 200).toInt());
+  batch_->setValue(settings_.value("finetune/batch", 8).toInt());
+  seq_len_->setValue(settings_.value("finetune/seq_len", 128).toInt());
+
+  connect(start_, &QPushButton::clicked, this, &FinetunePage::start);
+  connect(pause_, &QPushButton::clicked, this, &FinetunePage::toggle_pause);
+  connect(cancel_, &QPushButton::clicked, this, &FinetunePage::cancel);
+  connect(&ws_, &Workspace::choices_changed, this, [this] {
+    // Follow the newest quantized model: that is what HQQ+ trains on.
+    const QString q = ws_.last_quantized();
+    if (q.isEmpty() || q == followed_ || runner_->running()) return;
+    followed_ = q;
+    set_model(q);
+  });
+  set_busy(false);
+}
+
+FinetunePage::~FinetunePage() {
+  save_settings();
+}
+
+void FinetunePage::save_settings() {
+  settings_.setValue("finetune/model", model_->text());
+  settings_.setValue("finetune/data", data_->text());
+  settings_.setValue("finetune/eval", eval_->text());
+  settings_.setValue("finetune/output", output_->text());
+  settings_.setValue("finetune/rank", rank_->value());
+  settings_.setValue("finetune/alpha", alpha_->value());
+  settings_.setValue("finetune/lr", lr_->value());
+  settings_.setValue("finetune/steps", steps_->value());
+  settings_.setValue("finetune/batch", batch_->value());
+  settings_.setValue("finetune/seq_len", seq_len_->value());
+}
+
+void FinetunePage::set_model(const QString& dir) {
+  model_->setText(dir);
+  output_->setText(dir + "-adapter");
+}
+QString FinetunePage::model() const {
+  return model_->text();
+}
+void FinetunePage::set_data(const QString& file) {
+  data_->setText(file);
+}
+void FinetunePage::set_eval(const QString& file) {
+  eval_->setText(file);
+}
+void FinetunePage::set_output(const QString& dir) {
+  output_->setText(dir);
+}
+void FinetunePage::set_steps(int steps, int batch, int seq_len, int eval_every) {
+  steps_->setValue(steps);
+  batch_->setValue(batch);
+  seq_len_->setValue(seq_len);
+  eval_every_->setValue(eval_every);
+  warmup_->setValue(std::min(warmup_->value(), steps / 2));
+}
+int FinetunePage::points() const {
+  return raw_->data()->size();
+}
+int FinetunePage::eval_points() const {
+  return ppl_->data()->size();
+}
+QString FinetunePage::status_text() const {
+  return status_->text();
+}
+
+void FinetunePage::set_busy(bool busy) {
+  start_->setEnabled(!busy);
+  pause_->setEnabled(busy);
+  cancel_->setEnabled(busy);
+  pause_->setText(tr("Pause"));
+}
+
+void FinetunePage::toggle_pause() {
+  if (!runner_->running()) return;
+  const bool pause = !runner_->paused();
+  runner_->set_paused(pause);
+  pause_->setText(pause ? tr("Resume") : tr("Pause"));
+  status_->setText(pause ? tr("Paused after the current step.") : tr("Training…"));
+}
+
+void FinetunePage::cancel() {
+  runner_->cancel();
+  status_->setText(tr("Cancelling after the current step…"));
+}
+
+void FinetunePage::start() {
+  if (runner_->running()) return;
+  if (model_->text().isEmpty() || data_->text().isEmpty() || output_->text().isEmpty()) {
+    status_->setText(tr("Choose a model, a dataset and an adapter folder."));
+    return;
+  }
+  save_settings();
+  FinetuneOptions o;
+  o.model = model_->text().toStdString();
+  o.output = output_->text().toStdString();
+  o.data = {data_->text().toStdString()};
+  o.format = data_format_from_name(format_->currentText().toStdString());
+  o.eval_text = eval_->text().toStdString();
+  o.seq_len = seq_len_->value();
+  o.train.steps = steps_->value();
+  o.train.batch_size = batch_->value();
+  o.train.lr = lr_->value();
+  o.train.schedule = schedule_->currentText().toStdString();
+  o.train.warmup_steps = warmup_->value();
+  o.train.eval_every = eval_->text().isEmpty() ? 0 : eval_every_->value();
+  o.train.adamw.weight_decay = 0.0;
+  o.lora.r = rank_->value();
+  o.lora.alpha = alpha_->value();
+  o.lora.dropout = dropout_->value();
+  if (targets_->currentIndex() == 1) o.lora.target_modules = {"self_attn"};
+  if (targets_->currentIndex() == 2) o.lora.target_modules = {"mlp"};
+  raw_->data()->clear();
+  smooth_->data()->clear();
+  ppl_->data()->clear();
+  chart_->request_replot();
+  ema_ = 0;
+  progress_->setRange(0, steps_->value());
+  progress_->setValue(0);
+  status_->setText(tr("Loading the model and the data…"));
+  set_busy(true);
+  const QString base = model_->text(), out = output_->text();
+  disconnect(runner_, &JobRunner::finished, this, nullptr);
+  connect(runner_, &JobRunner::finished, this,
+          [this, base, out](bool ok, bool cancelled, const QString& error) {
+            set_busy(false);
+            if (ok) {
+              status_->setText(tr("Done: adapter saved in %1").arg(out));
+              ws_.add_adapter(out, base);
+              Q_EMIT adapter_saved(out, base);
+            } else {
+              status_->setText(
+                  cancelled ? tr("Cancelled; the last checkpoint is in %1/checkpoint").arg(out)
+                            : tr("Fine-tuning failed: %1").arg(error));
+            }
+          });
+  runner_->start([this, o](JobRunner& job) {
+    run_finetune(
+        o, [this, &job](const TrainEvent& e) { job.post([this, e] { on_event(e); }); },
+        job.cancel_token(), job.pause_flag(),
+        [this, &job](const FinetuneSummary& s) {
+          job.post([this, s] {
+            status_->setText(tr("Training %1 adapter parameters on %2 tokens…")
+                                 .arg(s.trainable_parameters)
+                                 .arg(s.data_tokens));
+          });
+        },
+        job.progress_fn());
+  });
+}
+
+void FinetunePage::on_event(const TrainEvent& e) {
+  // Exponential moving average, bias-corrected so the first points are not pulled to zero.
+  const double k = 0.9;
+  ema_ = k * ema_ + (1 - k) * e.loss;
+  const double smooth = ema_ / (1 - std::pow(k, static_cast<double>(raw_->data()->size() + 1)));
+  raw_->addData(static_cast<double>(e.step), e.loss);
+  smooth_->addData(static_cast<double>(e.step), smooth);
+  if (e.eval_ppl) ppl_->addData(static_cast<double>(e.step), *e.eval_ppl);
+  chart_->xAxis->setRange(0, static_cast<double>(e.steps));
+  bool found = false;
+  QCPRange r = raw_->data()->valueRange(found);
+  if (found) chart_->yAxis->setRange(std::max(0.0, r.lower * 0.95), r.upper * 1.05);
+  if (ppl_->data()->size() > 0) {
+    QCPRange p = ppl_->data()->valueRange(found);
+    if (found) chart_->yAxis2->setRange(p.lower * 0.9, p.upper * 1.1);
+  }
+  chart_->request_replot();
+  progress_->setValue(static_cast<int>(e.step));
+  if (!runner_->paused())
+    status_->setText(
+        tr("Step %1 / %2 · loss %3%4")
+            .arg(e.step)
+            .arg(e.steps)
+            .arg(e.loss, 0, 'f', 4)
+            .arg(e.eval_ppl ? tr(" · perplexity %1").arg(*e.eval_ppl, 0, 'f', 2) : QString()));
+  speed_->setText(tr("%1 tokens/s · ETA %2 · lr %3")
+                      .arg(e.tokens_per_second, 0, 'f', 0)
+                      .arg(eta_text(e.eta_seconds))
+                      .arg(e.lr, 0, 'g', 3));
+}
+
+}  // namespace hqq::ui

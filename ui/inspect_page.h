@@ -1,0 +1,57 @@
+#pragma once
+// The Inspect page: what quantization did, layer by layer. A bar chart of each layer's relative
+// error coloured by module type (click a bar to select it), and for the selected layer the
+// histogram of its weights before and after with the quantization levels of a typical group,
+// and the distribution of the error. Fills in live while a quantization runs.
+#include <QWidget>
+#include <vector>
+
+#include "core/layer_report.h"
+
+class QComboBox;
+class QLabel;
+class QCPBars;
+
+namespace hqq::ui {
+
+class Chart;
+
+class InspectPage : public QWidget {
+  Q_OBJECT
+ public:
+  explicit InspectPage(QWidget* parent = nullptr);
+
+  void clear();
+  void add_report(const LayerReport& r);  // one layer finished
+  void set_reports(std::vector<LayerReport> reports);
+  const std::vector<LayerReport>& reports() const { return reports_; }
+
+  void select_layer(int index);
+  int selected_layer() const { return selected_; }
+  // For tests: the bars drawn per module type, and the histogram chart's series.
+  int bar_count() const;
+  const Chart* error_chart() const { return errors_; }
+  const Chart* histogram_chart() const { return histogram_; }
+  const Chart* error_histogram_chart() const { return err_hist_; }
+
+ Q_SIGNALS:
+  void layer_selected(int index);
+
+ private:
+  QCPBars* bars_for(const std::string& module);
+  void draw_histograms();
+  std::vector<LayerReport> reports_;
+  std::vector<std::pair<std::string, QCPBars*>> bars_;  // per module type
+  int selected_ = -1;
+  Chart* errors_ = nullptr;
+  Chart* histogram_ = nullptr;
+  Chart* err_hist_ = nullptr;
+  QComboBox* layer_box_ = nullptr;
+  QLabel* summary_ = nullptr;
+  QLabel* detail_ = nullptr;
+};
+
+// "q_proj", "down_proj", ... from "model.layers.3.self_attn.q_proj".
+std::string module_type(const std::string& module);
+
+}  // namespace hqq::ui

@@ -1,0 +1,62 @@
+#pragma once
+// Runs one core job at a time off the UI thread. The job gets a cancel token, a pause flag and a
+// throttled ProgressFn; whatever it wants to show it hands to post(), which runs the function on
+// the UI thread through a queued call. The UI thread never waits for the job, except in the
+// destructor (a job must not outlive the objects it reports to).
+#include <QFutureWatcher>
+#include <QObject>
+#include <QString>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+
+#include "core/progress.h"
+
+namespace hqq::ui {
+
+class JobRunner : public QObject {
+  Q_OBJECT
+ public:
+  using Work = std::function<void(JobRunner& job)>;  // runs in a worker thread
+
+  explicit JobRunner(QString name, QObject* parent = nullptr);
+  ~JobRunner() override;
+
+  // Starts `work` unless a job is running (then returns false).
+  bool start(Work work);
+  bool running() const { return running_; }
+  QString name() const { return name_; }
+
+  void cancel();
+  void set_paused(bool paused);
+  bool paused() const { return paused_.load(); }
+
+  // For the worker thread.
+  const CancelToken* cancel_token() const { return &cancel_; }
+  const std::atomic<bool>* pause_flag() const { return &paused_; }
+  void post(std::function<void()> fn);  // runs fn on the UI thread, after what was posted before
+  void log(const QString& line);        // thread-safe
+  ProgressFn progress_fn();             // at most ~20 updates a second reach the UI, plus the last
+
+ Q_SIGNALS:
+  void started();
+  void progress(const QString& stage, qint64 done, qint64 total, const QString& message);
+  void log_line(const QString& line);
+  // ok: the job returned; cancelled: it threw Cancelled; otherwise error holds the message.
+  void finished(bool ok, bool cancelled, const QString& error);
+
+ private:
+  void on_done();
+  QString name_;
+  CancelToken cancel_;
+  std::atomic<bool> paused_{false};
+  bool running_ = false;
+  QString error_;
+  bool cancelled_ = false;
+  std::mutex progress_mutex_;
+  std::chrono::steady_clock::time_point last_progress_{};
+  QFutureWatcher<void> watcher_;
+};
+
+}  // namespace hqq::ui

@@ -1,0 +1,77 @@
+#pragma once
+// The Quantize page: a preset or a custom plan (defaults + per-module overrides), the memory
+// budget planner, live bits per weight and model size, the output folder, Start / Cancel, and
+// the per-layer table filling in as layers finish. The job is core's quantize_checkpoint.
+#include <QSettings>
+#include <QWidget>
+
+#include "core/layer_report.h"
+
+namespace hqq {
+struct QuantPlan;
+}
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace hqq::ui {
+
+class JobRunner;
+class PlanEditor;
+class Workspace;
+
+class QuantizePage : public QWidget {
+  Q_OBJECT
+ public:
+  QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent = nullptr);
+  ~QuantizePage() override;
+
+  QuantPlan plan() const;  // what Start would run
+  void set_preset(const QString& name);
+  void set_output(const QString& dir);
+  QString output() const;
+  QString size_text() const;
+  QString status_text() const;
+  int layer_rows() const;
+  PlanEditor* plan_editor() const { return editor_; }
+  JobRunner* runner() const { return runner_; }
+
+ public Q_SLOTS:
+  void start();
+  void plan_for_budget();
+  void cancel();
+
+ Q_SIGNALS:
+  void quantization_started();
+  void layer_done(const hqq::LayerReport& r);
+  void quantized(const QString& dir);
+
+ private:
+  void update_size();
+  void model_changed();
+  void save_settings();
+  void set_busy(bool busy);
+
+  Workspace& ws_;
+  QSettings& settings_;
+  JobRunner* runner_ = nullptr;
+  QComboBox *preset_, *bits_, *group_, *axis_, *optimizer_;
+  QSpinBox* iters_;
+  QCheckBox* round_zero_;
+  PlanEditor* editor_;
+  QDoubleSpinBox* budget_;
+  QPushButton *plan_button_, *start_, *cancel_;
+  QLineEdit* output_;
+  QLabel *size_, *status_;
+  QProgressBar* progress_;
+  QTableWidget* layers_;
+};
+
+}  // namespace hqq::ui
