@@ -14,4 +14,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   qt6-base-dev libqt6svg6 libqcustomplot-dev libgl-dev \
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev \
   googletest libgtest-dev libgmock-dev libbenchmark-dev \
-  xvfb xauth
+  xvfb xauth \
+  debootstrap desktop-file-utils appstream
