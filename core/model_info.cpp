@@ -1,6 +1,10 @@
 #include "core/model_info.h"
 
+#include <cmath>
+
 #include "core/checkpoint.h"
+#include "core/plan_size.h"
+#include "core/quant_plan.h"
 #include "core/quant_preset.h"
 #include "core/safetensors_header.h"
 #include "core/tokenizer_config.h"
@@ -16,6 +20,12 @@ bool is_layer_projection(const std::string& name) {
   return name.find("_proj.") != std::string::npos;
 }
 }  // namespace
+
+double kept_bytes_per_parameter(const ModelInfo& info) {
+  return info.parameters > 0
+             ? static_cast<double>(info.weight_bytes) / static_cast<double>(info.parameters)
+             : 2.0;
+}
 
 ModelInfo inspect_model(const fs::path& dir) {
   ModelInfo info;
@@ -72,14 +82,10 @@ ModelInfo inspect_model(const fs::path& dir) {
     }
     return info;
   }
-  const double kept_bytes = 2.0 * static_cast<double>(info.parameters - info.linear_parameters);
   for (const auto& p : quant_presets()) {
-    SizeEstimate e;
-    e.preset = p.name;
-    e.bits_per_weight = bits_per_weight(p.bits, p.group_size);
-    e.bytes = static_cast<uint64_t>(kept_bytes + static_cast<double>(info.linear_parameters) *
-                                                     e.bits_per_weight / 8.0);
-    info.estimates.push_back(e);
+    const PlanSize size = plan_size(info, plan_from_preset(p.name));
+    info.estimates.push_back(
+        {p.name, size.bits_per_weight, static_cast<uint64_t>(std::llround(size.total_bytes))});
   }
   return info;
 }

@@ -15,7 +15,7 @@ namespace hqq {
 struct SizeEstimate {
   std::string preset;
   double bits_per_weight = 0;  // of the quantized linear layers
-  uint64_t bytes = 0;          // whole model, embeddings/lm_head/norms kept in 16-bit
+  uint64_t bytes = 0;          // whole model; embeddings/lm_head/norms kept as stored
 };
 
 struct ModelInfo {
@@ -34,6 +34,9 @@ struct ModelInfo {
   std::string quantization;  // empty, or e.g. "hqq 4-bit g64 axis 1 (improved), 2 overrides"
   std::vector<SizeEstimate> estimates;  // only for models that are not quantized yet
 };
+
+// Bytes per parameter of what quantization keeps as stored (embeddings, norms, skipped layers).
+double kept_bytes_per_parameter(const ModelInfo& info);
 
 ModelInfo inspect_model(const std::filesystem::path& dir);
 nlohmann::json to_json(const ModelInfo& info);

@@ -1,7 +1,5 @@
 #include "core/plan_size.h"
 
-#include "core/quant_preset.h"
-
 namespace hqq {
 
 std::vector<ModuleShape> projection_shapes(const ModelConfig& c) {
@@ -21,6 +19,19 @@ std::vector<ModuleShape> projection_shapes(const ModelConfig& c) {
   return out;
 }
 
+namespace {
+// Bytes of one layer as stored: packed codes plus fp16 scale and zero per group. Codes are
+// packed along the first dimension of the grouped layout ([numel/g, g] on axis 1, [g, numel/g]
+// on axis 0); 3-bit packs ten codes per int32 and pads that dimension to a multiple of ten.
+double layer_bytes(int nbits, int64_t numel, int64_t g, int axis) {
+  const int64_t groups = numel / g;
+  const int64_t rows = axis == 1 ? groups : g, cols = numel / rows;
+  const double codes = nbits == 3 ? 4.0 * static_cast<double>((rows + 9) / 10 * cols)
+                                  : static_cast<double>(numel) * nbits / 8.0;
+  return codes + 4.0 * static_cast<double>(groups);
+}
+}  // namespace
+
 PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
   PlanSize s;
   double quantized_bits = 0;
@@ -35,13 +46,14 @@ PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
         cfg->group_size > 0 ? cfg->group_size : (cfg->axis == 1 ? m.in_features : m.out_features);
     if (n % g != 0) ++s.invalid_layers;
     s.quantized_parameters += n;
-    quantized_bits += static_cast<double>(n) * bits_per_weight(cfg->nbits, static_cast<int>(g));
+    quantized_bits += 8.0 * layer_bytes(cfg->nbits, n, g, cfg->axis);
   }
   const int64_t other = info.parameters - s.quantized_parameters - s.kept_parameters;
   s.kept_parameters += std::max<int64_t>(other, 0);
   s.bits_per_weight =
       s.quantized_parameters > 0 ? quantized_bits / static_cast<double>(s.quantized_parameters) : 0;
-  s.total_bytes = quantized_bits / 8.0 + 2.0 * static_cast<double>(s.kept_parameters);
+  s.total_bytes = quantized_bits / 8.0 +
+                  kept_bytes_per_parameter(info) * static_cast<double>(s.kept_parameters);
   return s;
 }
 

@@ -20,7 +20,7 @@ std::vector<ModuleShape> projection_shapes(const ModelConfig& c);
 
 struct PlanSize {
   double bits_per_weight = 0;  // over the quantized projections (codes + scale/zero)
-  double total_bytes = 0;      // whole model: quantized layers + everything kept in 16-bit
+  double total_bytes = 0;      // whole model: quantized layers + everything kept as stored
   int64_t quantized_parameters = 0, kept_parameters = 0;
   int invalid_layers = 0;  // layers whose group size does not divide them (the job would refuse)
 };

@@ -32,6 +32,7 @@ PlanEditor::PlanEditor(QWidget* parent) : QWidget(parent) {
   layout->setContentsMargins(0, 0, 0, 0);
   table_ = new QTableWidget(0, 5, this);
   table_->setHorizontalHeaderLabels({tr("Match"), tr("Bits"), tr("Group"), tr("Axis"), tr("Keep")});
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setSectionResizeMode(kMatch, QHeaderView::Stretch);
   table_->verticalHeader()->hide();
   table_->setToolTip(

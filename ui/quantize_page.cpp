@@ -89,7 +89,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* budget_row = new QHBoxLayout;
   budget_ = new QDoubleSpinBox(plan_box);
   budget_->setRange(0.001, 1000);
-  budget_->setDecimals(3);
+  budget_->setDecimals(4);
   budget_->setSuffix(" GB");
   budget_->setToolTip(tips::budget());
   plan_button_ = new QPushButton(tr("Plan for budget"), plan_box);
@@ -136,13 +136,16 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   layers_ = new QTableWidget(0, 6, right);
   layers_->setHorizontalHeaderLabels(
       {tr("Layer"), tr("Shape"), tr("Bits"), tr("Group"), tr("Rel. error"), tr("Time (s)")});
+  layers_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   layers_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  layers_->setWordWrap(false);
   layers_->verticalHeader()->hide();
   layers_->setToolTip(tr("Each layer as it finishes; see the Inspect page for charts"));
   rv->addWidget(status_);
   rv->addWidget(progress_);
   rv->addWidget(layers_, 1);
   split->setStretchFactor(1, 2);
+  split->setSizes({520, 760});
 
   // Restore the last settings.
   preset_->setCurrentText(settings_.value("quantize/preset", "4bit-g64").toString());
@@ -214,8 +217,16 @@ void QuantizePage::set_preset(const QString& name) {
   update_size();
 }
 
+QString QuantizePage::preset() const {
+  return preset_->currentText();
+}
+
 void QuantizePage::set_output(const QString& dir) {
   output_->setText(dir);
+}
+
+void QuantizePage::set_budget_gb(double gb) {
+  budget_->setValue(gb);
 }
 
 QString QuantizePage::output() const {

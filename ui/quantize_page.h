@@ -35,7 +35,9 @@ class QuantizePage : public QWidget {
 
   QuantPlan plan() const;  // what Start would run
   void set_preset(const QString& name);
+  QString preset() const;
   void set_output(const QString& dir);
+  void set_budget_gb(double gb);
   QString output() const;
   QString size_text() const;
   QString status_text() const;

@@ -168,6 +168,26 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   EXPECT_GT(w.resources()->samples(), 1);
 }
 
+TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
+  TempDir tmp;
+  auto settings = hqq::test::temp_settings(tmp);
+  MainWindow w(*settings);
+  w.show();
+  open_demo(w);
+  auto* q = w.quantize_page();
+  q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept part is 2.1 MB in 16-bit
+  q->plan_for_budget();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
+  EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
+  // The live size now describes the planned model, and it fits.
+  const QString size = q->size_text();
+  const double mb = size.section("model ", 1).section(" MB", 0, 0).toDouble();
+  EXPECT_GT(mb, 3.0) << size;
+  EXPECT_LE(mb, 6.5) << size;
+  screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
+}
+
 TEST(Workflow, CancellingAQuantizationLeavesNothingAndTheWindowWorks) {
   TempDir tmp;
   auto settings = hqq::test::temp_settings(tmp);
@@ -287,8 +307,7 @@ TEST(Workflow, SettingsThemeAndChartExport) {
   w.show();
   open_demo(w);
   EXPECT_EQ(w.quantize_page()->plan_editor()->rows(), 0);
-  EXPECT_TRUE(w.quantize_page()->size_text().startsWith("3.700 bits/weight"))
-      << w.quantize_page()->size_text();
+  EXPECT_EQ(w.quantize_page()->preset(), "3bit-g64");  // restored from the settings
   EXPECT_EQ(settings->value("window/page").toInt(), int(MainWindow::kInspect));
   // Dark theme: chart backgrounds follow the palette.
   auto* chart = const_cast<hqq::ui::Chart*>(w.finetune_page()->chart());
