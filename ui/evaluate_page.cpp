@@ -102,15 +102,16 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
 
   auto* right = new QSplitter(Qt::Vertical, split);
   table_ = new QTableWidget(0, 7, right);
-  table_->setHorizontalHeaderLabels({tr("When"), tr("Model"), tr("Adapter"), tr("Text"),
-                                     tr("Context"), tr("Perplexity"), tr("Seconds")});
+  table_->setHorizontalHeaderLabels({tr("When"), tr("Model"), tr("Adapter"), tr("Perplexity"),
+                                     tr("Text"), tr("Context"), tr("Seconds")});
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->verticalHeader()->hide();
   chart_ = new Chart(right);
-  chart_->yAxis->setLabel(tr("perplexity (lower is better)"));
+  chart_->yAxis->setLabel(tr("perplexity ↓"));
   chart_->setToolTip(tr("The history's perplexities, newest on the right; right-click to export"));
   split->setStretchFactor(1, 2);
+  right->setSizes({260, 340});
 
   const QString samples = sample_data_dir();
   text_->setText(
@@ -201,13 +202,18 @@ void EvaluatePage::add_record(const EvalRecord& r) {
   for (const auto& x : history_) {
     const int row = table_->rowCount();
     table_->insertRow(row);
+    // Short names in the cells, full paths in the tooltips.
+    auto named = [](const QString& path) {
+      auto* it = cell(QFileInfo(path).fileName());
+      it->setToolTip(path);
+      return it;
+    };
     table_->setItem(row, 0, cell(x.when));
-    table_->setItem(row, 1, cell(x.model));
-    table_->setItem(row, 2, cell(x.adapter));
-    table_->setItem(row, 3,
-                    cell(QDir(x.text).dirName().isEmpty() ? x.text : QFileInfo(x.text).fileName()));
-    table_->setItem(row, 4, cell(QString::number(x.ctx)));
-    table_->setItem(row, 5, cell(QString::number(x.ppl, 'f', 3)));
+    table_->setItem(row, 1, named(x.model));
+    table_->setItem(row, 2, named(x.adapter));
+    table_->setItem(row, 3, cell(QString::number(x.ppl, 'f', 3)));
+    table_->setItem(row, 4, named(x.text));
+    table_->setItem(row, 5, cell(QString::number(x.ctx)));
     table_->setItem(row, 6, cell(QString::number(x.seconds, 'f', 1)));
   }
   table_->scrollToBottom();
@@ -216,6 +222,7 @@ void EvaluatePage::add_record(const EvalRecord& r) {
 
 void EvaluatePage::redraw() {
   chart_->clearPlottables();
+  chart_->clearItems();
   auto* bars = new QCPBars(chart_->xAxis, chart_->yAxis);
   bars->setBrush(series_color(0));
   bars->setPen(QPen(series_color(0).darker(120)));
@@ -227,11 +234,16 @@ void EvaluatePage::redraw() {
     bars->addData(i - first, history_[i].ppl);
     ticker->addTick(i - first, short_label(history_[i]));
     top = std::max(top, history_[i].ppl);
+    auto* label = new QCPItemText(chart_);  // the value on top of its bar
+    label->position->setCoords(i - first, history_[i].ppl);
+    label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+    label->setText(QString::number(history_[i].ppl, 'f', 2));
+    label->setColor(palette().color(QPalette::WindowText));
   }
   chart_->xAxis->setTicker(ticker);
   chart_->xAxis->setTickLabelRotation(30);
   chart_->xAxis->setRange(-0.7, std::max(1, static_cast<int>(history_.size()) - first) - 0.3);
-  chart_->yAxis->setRange(0, top * 1.1 + 1e-9);
+  chart_->yAxis->setRange(0, top * 1.2 + 1e-9);
   chart_->request_replot();
 }
 
