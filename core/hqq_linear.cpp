@@ -1,5 +1,6 @@
 #include "core/hqq_linear.h"
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cstring>
@@ -7,6 +8,7 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/hqq_packing.h"
+#include "kernels/lowbit_ops.h"
 
 namespace hqq {
 namespace {
@@ -52,7 +54,7 @@ struct HqqMatmul : public torch::autograd::Function<HqqMatmul> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                             const HqqLinear* layer) {
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
-    return at::matmul(x, layer->dequantized(x.scalar_type()).t());
+    return layer->forward_product(x);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
@@ -64,13 +66,14 @@ struct HqqMatmul : public torch::autograd::Function<HqqMatmul> {
 
 }  // namespace
 
-HqqLinear::HqqLinear(const QuantizedTensor& q, at::Tensor bias, at::ScalarType compute_dtype)
+HqqLinear::HqqLinear(const QuantizedTensor& q, at::Tensor bias, at::ScalarType compute_dtype,
+                     bool fuse)
     : HqqLinear(pack_codes(q.codes, q.nbits), q.scale, q.zero, q.shape, q.nbits, q.group_size,
-                q.axis, std::move(bias), compute_dtype) {}
+                q.axis, std::move(bias), compute_dtype, fuse) {}
 
 HqqLinear::HqqLinear(at::Tensor packed, at::Tensor scale, at::Tensor zero,
                      std::vector<int64_t> shape, int nbits, int64_t group_size, int axis,
-                     at::Tensor bias, at::ScalarType compute_dtype)
+                     at::Tensor bias, at::ScalarType compute_dtype, bool fuse)
     : packed_(std::move(packed)),
       scale_(std::move(scale)),
       zero_(std::move(zero)),
@@ -79,13 +82,60 @@ HqqLinear::HqqLinear(at::Tensor packed, at::Tensor scale, at::Tensor zero,
       nbits_(nbits),
       group_size_(group_size),
       axis_(axis),
-      compute_dtype_(compute_dtype) {}
+      compute_dtype_(compute_dtype) {
+  // Kernel layout for the common case; other layers keep the on-disk packing.
+  const bool kernel_bits = nbits_ == 1 || nbits_ == 2 || nbits_ == 3 || nbits_ == 4 || nbits_ == 8;
+  // Groups run over the flattened weight: only when they divide a row do they stay in one row.
+  if (!fuse || axis_ != 1 || !kernel_bits || shape_[1] % group_size_ != 0 ||
+      scale_.scalar_type() != at::kHalf || zero_.scalar_type() != at::kHalf ||
+      !packed_.device().is_cpu())
+    return;
+  const int64_t out = shape_[0], in = shape_[1];
+  at::Tensor codes = this->codes().reshape({out, in}).contiguous();
+  lowbit_ =
+      at::empty({out, static_cast<int64_t>(kernels::lowbit_row_bytes(nbits_, in))}, at::kByte);
+  at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
+    kernels::lowbit_pack_rows(codes.data_ptr<uint8_t>(), in, nbits_, o0, o1, lowbit_.data_ptr());
+  });
+  scale_ = scale_.contiguous();
+  zero_ = zero_.contiguous();
+  packed_ = at::Tensor();  // the bit planes hold the same codes
+}
+
+kernels::LowbitMatrix HqqLinear::lowbit_view() const {
+  kernels::LowbitMatrix w;
+  w.out = shape_[0];
+  w.in = shape_[1];
+  w.in_padded = kernels::round_up_16(w.in);
+  w.group = group_size_;
+  w.nbits = nbits_;
+  if (nbits_ == 8)
+    w.bytes = lowbit_.data_ptr<uint8_t>();
+  else
+    w.planes = reinterpret_cast<const uint16_t*>(lowbit_.data_ptr<uint8_t>());
+  w.scale = reinterpret_cast<const uint16_t*>(scale_.data_ptr<at::Half>());
+  w.zero = reinterpret_cast<const uint16_t*>(zero_.data_ptr<at::Half>());
+  return w;
+}
+
+at::Tensor HqqLinear::packed() const {
+  return packed_.defined() ? packed_ : pack_codes(codes(), nbits_);
+}
 
 int64_t HqqLinear::grouped_rows() const {
   return axis_ == 1 ? shape_[0] * shape_[1] / group_size_ : group_size_;
 }
 
 at::Tensor HqqLinear::codes() const {
+  if (lowbit_.defined()) {
+    const int64_t out = shape_[0], in = shape_[1];
+    at::Tensor c = at::empty({out, in}, at::kByte);
+    const kernels::LowbitMatrix w = lowbit_view();
+    at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
+      kernels::lowbit_unpack_rows(w, o0, o1, c.data_ptr<uint8_t>());
+    });
+    return c.view({grouped_rows(), group_size_});  // axis 1: the grouped layout is row-major
+  }
   // Vectorised unpack: every block at once by broadcasting the shifts.
   const int k = codes_per_element(nbits_);
   const int64_t rows = grouped_rows();
@@ -97,6 +147,15 @@ at::Tensor HqqLinear::codes() const {
 }
 
 at::Tensor HqqLinear::dequantized(at::ScalarType dtype) const {
+  if (lowbit_.defined()) {
+    const kernels::LowbitMatrix w = lowbit_view();
+    const kernels::LowbitOps& ops = kernels::lowbit_ops(w);
+    at::Tensor out = at::empty({w.out, w.in}, at::kFloat);
+    at::parallel_for(0, w.out, 16, [&](int64_t o0, int64_t o1) {
+      ops.dequantize(w, o0, o1, out.data_ptr<float>() + o0 * w.in, w.in);
+    });
+    return out.to(dtype);
+  }
   // fp16 meta does not convert losslessly to bf16: go through fp32 then.
   at::ScalarType work =
       (dtype == at::kBFloat16 && scale_.scalar_type() == at::kHalf) ? at::kFloat : dtype;
@@ -104,18 +163,54 @@ at::Tensor HqqLinear::dequantized(at::ScalarType dtype) const {
   return w.reshape(shape_).to(dtype);
 }
 
+at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
+  if (!lowbit_.defined() || !x.device().is_cpu())
+    return at::matmul(x, dequantized(x.scalar_type()).t());
+  const kernels::LowbitMatrix w = lowbit_view();
+  const kernels::LowbitOps& ops = kernels::lowbit_ops(w);
+  const int64_t rows = x.numel() / w.in;
+  std::vector<int64_t> out_shape = x.sizes().vec();
+  out_shape.back() = w.out;
+  at::Tensor x2 = x.reshape({rows, w.in});
+  if (rows <= kernels::kMaxGemvRows) {
+    // Decode: read every code once, for all rows, straight from the bit planes.
+    at::Tensor xf = x2.to(at::kFloat);
+    at::Tensor xsum = xf.view({rows, w.groups_per_row(), w.group}).sum(-1).contiguous();
+    if (w.in_padded != w.in) xf = at::constant_pad_nd(xf, {0, w.in_padded - w.in});
+    xf = xf.contiguous();
+    at::Tensor y = at::empty({rows, w.out}, at::kFloat);
+    at::parallel_for(0, w.out, 16, [&](int64_t o0, int64_t o1) {
+      ops.gemv(w, xf.data_ptr<float>(), xsum.data_ptr<float>(), rows, y.data_ptr<float>(), w.out,
+               o0, o1);
+    });
+    return y.to(x.scalar_type()).view(out_shape);
+  }
+  // Prefill and training: dequantize a tile of rows (a few MB, stays in cache), multiply it, go
+  // on; the whole dequantized weight never exists at once.
+  const int64_t tile = std::max<int64_t>(64, (1 << 20) / std::max<int64_t>(w.in, 1) / 16 * 16);
+  at::Tensor y = at::empty({rows, w.out}, x.options());
+  at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, at::kFloat);
+  for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
+    const int64_t n = std::min(tile, w.out - t0);
+    at::parallel_for(t0, t0 + n, 16, [&](int64_t o0, int64_t o1) {
+      ops.dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
+    });
+    at::Tensor wt = buf.narrow(0, 0, n).to(x.scalar_type());
+    y.narrow(1, t0, n).copy_(at::mm(x2, wt.t()));
+  }
+  return y.view(out_shape);
+}
+
 at::Tensor HqqLinear::forward(const at::Tensor& x) const {
   at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
-  if (at::GradMode::is_enabled() && x.requires_grad()) {
-    at::Tensor y = HqqMatmul::apply(x, this);
-    return b.defined() ? y + b : y;
-  }
-  return at::linear(x, dequantized(x.scalar_type()), b);
+  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? HqqMatmul::apply(x, this)
+                                                                 : forward_product(x);
+  return b.defined() ? y + b : y;
 }
 
 int64_t HqqLinear::storage_bytes() const {
   auto bytes = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; };
-  return bytes(packed_) + bytes(scale_) + bytes(zero_) + bytes(bias_);
+  return bytes(packed_) + bytes(lowbit_) + bytes(scale_) + bytes(zero_) + bytes(bias_);
 }
 
 std::vector<std::pair<std::string, std::pair<at::ScalarType, std::vector<int64_t>>>>

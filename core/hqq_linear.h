@@ -1,7 +1,10 @@
 #pragma once
-// A linear layer whose weight is stored HQQ-quantized: packed codes plus per-group scale and
-// zero, exactly as saved on disk. The weight is dequantized on the fly for each product in the
-// compute dtype and dropped afterwards: no full-precision copy is ever kept.
+// A linear layer whose weight is stored HQQ-quantized: codes plus per-group scale and zero.
+// Layers grouped along the input (axis 1) keep their codes in the bit-plane layout of
+// kernels/lowbit_matrix.h and multiply with the fused low-bit kernels: up to 8 activation rows
+// (decode) straight from the codes, more rows (prefill, training) through tiles of a few hundred
+// dequantized rows and a GEMM. Other layers (axis 0) keep the on-disk packing and dequantize per
+// product. No full-precision copy of a weight is ever kept.
 #include <ATen/ATen.h>
 
 #include <map>
@@ -9,6 +12,7 @@
 
 #include "core/hqq_quantizer.h"
 #include "core/linear.h"
+#include "kernels/lowbit_matrix.h"
 
 namespace hqq {
 
@@ -16,13 +20,18 @@ class Checkpoint;
 
 class HqqLinear final : public Linear {
  public:
-  // From a freshly quantized tensor (codes get packed).
-  HqqLinear(const QuantizedTensor& q, at::Tensor bias, at::ScalarType compute_dtype);
+  // From a freshly quantized tensor (codes get packed). `fuse`: build the kernel layout (off
+  // for a layer that is only written to disk).
+  HqqLinear(const QuantizedTensor& q, at::Tensor bias, at::ScalarType compute_dtype,
+            bool fuse = true);
   // From stored parts (W_q packed as on disk).
   HqqLinear(at::Tensor packed, at::Tensor scale, at::Tensor zero, std::vector<int64_t> shape,
-            int nbits, int64_t group_size, int axis, at::Tensor bias, at::ScalarType compute_dtype);
+            int nbits, int64_t group_size, int axis, at::Tensor bias, at::ScalarType compute_dtype,
+            bool fuse = true);
 
   at::Tensor forward(const at::Tensor& x) const override;
+  // x Ŵᵀ without the bias: what forward runs, and what training's custom autograd calls.
+  at::Tensor forward_product(const at::Tensor& x) const;
   int64_t in_features() const override { return shape_[1]; }
   int64_t out_features() const override { return shape_[0]; }
   std::string kind() const override { return "hqq"; }
@@ -34,14 +43,18 @@ class HqqLinear final : public Linear {
   int nbits() const { return nbits_; }
   int64_t group_size() const { return group_size_; }
   int axis() const { return axis_; }
-  const at::Tensor& packed() const { return packed_; }
+  at::Tensor packed() const;  // as stored on disk (rebuilt from the bit planes when needed)
+  // Whether products run on the fused low-bit kernels (else: dequantize, then matmul).
+  bool fused() const { return lowbit_.defined(); }
   const at::Tensor& scale() const { return scale_; }
   const at::Tensor& zero() const { return zero_; }
   const at::Tensor& bias() const { return bias_; }
 
  private:
   int64_t grouped_rows() const;
+  kernels::LowbitMatrix lowbit_view() const;
   at::Tensor packed_, scale_, zero_, bias_;
+  at::Tensor lowbit_;  // bit-plane codes (uint8 storage), replacing packed_ when defined
   std::vector<int64_t> shape_;
   int nbits_ = 4;
   int64_t group_size_ = 64;

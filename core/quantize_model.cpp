@@ -152,7 +152,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
         at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
         const QuantizedTensor q = quantize(w, c, wname);
-        HqqLinear layer(q, bias, at::kFloat);
+        HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
         at::Tensor w_hat = layer.dequantized(at::kFloat);
         LayerReport r;
         r.name = module;

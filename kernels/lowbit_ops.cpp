@@ -1,0 +1,33 @@
+#include "kernels/lowbit_ops.h"
+
+#include "kernels/cpu_features.h"
+
+namespace hqq::kernels {
+
+extern const LowbitOps kLowbitOps_scalar;
+extern const LowbitOps kLowbitOps_avx2;
+extern const LowbitOps kLowbitOps_avx512;
+
+const LowbitOps& lowbit_ops_scalar() {
+  return kLowbitOps_scalar;
+}
+
+std::vector<const LowbitOps*> lowbit_ops_variants() {
+  static const std::vector<const LowbitOps*> variants = [] {
+    std::vector<const LowbitOps*> v{&kLowbitOps_scalar};
+    const std::string family = best_kernel_family(detect_cpu_features());
+    if (family == "avx2" || family == "avx512") v.push_back(&kLowbitOps_avx2);
+    if (family == "avx512") v.push_back(&kLowbitOps_avx512);
+    return v;
+  }();
+  return variants;
+}
+
+const LowbitOps& lowbit_ops(const LowbitMatrix& w) {
+  const auto& v = lowbit_ops_variants();
+  for (auto it = v.rbegin(); it != v.rend(); ++it)
+    if ((*it)->supports(w)) return **it;
+  return kLowbitOps_scalar;
+}
+
+}  // namespace hqq::kernels

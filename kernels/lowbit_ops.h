@@ -1,0 +1,33 @@
+#pragma once
+// Fused products of activations with bit-plane weights (see lowbit_matrix.h), compiled once per
+// instruction set and chosen at run time. Every variant works on one range of output rows: the
+// caller threads over rows (core uses ATen's intra-op pool).
+#include <cstdint>
+#include <vector>
+
+#include "kernels/lowbit_matrix.h"
+
+namespace hqq::kernels {
+
+constexpr int64_t kMaxGemvRows = 8;  // decode batch the fused product serves
+
+struct LowbitOps {
+  const char* isa;
+  // Whether this variant handles the layout (the SIMD ones need group % 16 == 0 or group == 8).
+  bool (*supports)(const LowbitMatrix& w);
+  // y[m * ldy + o] = Σ_i x[m][i] · (q[o][i] - zero[o][g]) · scale[o][g], for o in [o0, o1) and
+  // m < rows ≤ kMaxGemvRows. x is [rows][in_padded] fp32, zero past `in`; xsum[m * groups + g]
+  // is the sum of x[m] over group g (the zero-point enters once per group, as a rank-1 term).
+  void (*gemv)(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
+               int64_t ldy, int64_t o0, int64_t o1);
+  // Rows [o0, o1) of the dequantized weight, fp32, into out[(o - o0) * ld + i].
+  void (*dequantize)(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld);
+};
+
+// The widest variant this CPU runs that supports `w` (scalar supports everything).
+const LowbitOps& lowbit_ops(const LowbitMatrix& w);
+const LowbitOps& lowbit_ops_scalar();
+// Every compiled variant this CPU can run, scalar first (for tests and benchmarks).
+std::vector<const LowbitOps*> lowbit_ops_variants();
+
+}  // namespace hqq::kernels

@@ -1,0 +1,294 @@
+// The SIMD low-bit kernels, written once over a 16-lane float vector `V` and compiled per ISA:
+// AVX-512 (one zmm register) or AVX2 (a pair of ymm registers). Included by
+// lowbit_ops_avx512.cpp / lowbit_ops_avx2.cpp with HQQ_LOWBIT_NS naming the variant.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/lowbit_ops.h"
+
+namespace hqq::kernels::HQQ_LOWBIT_NS {
+
+#if defined(__AVX512F__)
+using V = __m512;
+inline V vzero() {
+  return _mm512_setzero_ps();
+}
+inline V vset1(float f) {
+  return _mm512_set1_ps(f);
+}
+inline V vload(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline void vstore(float* p, V v) {
+  _mm512_storeu_ps(p, v);
+}
+inline V vadd(V a, V b) {
+  return _mm512_add_ps(a, b);
+}
+inline V vfma(V a, V b, V c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+// t + x on the lanes whose bit is set: the whole "multiplication" by a bit plane.
+inline V vmask_add(V t, uint16_t mask, V x) {
+  return _mm512_mask_add_ps(t, mask, t, x);
+}
+// Lanes 0-7 from a, 8-15 from b.
+inline V vhalves(V a, V b) {
+  return _mm512_mask_blend_ps(0xFF00, a, b);
+}
+inline float vsum(V v) {
+  return _mm512_reduce_add_ps(v);
+}
+inline V vbytes(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+#else
+struct V {
+  __m256 lo, hi;
+};
+inline V vzero() {
+  return {_mm256_setzero_ps(), _mm256_setzero_ps()};
+}
+inline V vset1(float f) {
+  return {_mm256_set1_ps(f), _mm256_set1_ps(f)};
+}
+inline V vload(const float* p) {
+  return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+}
+inline void vstore(float* p, V v) {
+  _mm256_storeu_ps(p, v.lo);
+  _mm256_storeu_ps(p + 8, v.hi);
+}
+inline V vadd(V a, V b) {
+  return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+}
+inline V vfma(V a, V b, V c) {
+  return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+// AVX2 has no mask registers: spread the 16 bits over the lanes (and + compare), then add the
+// selected x.
+inline V vmask_add(V t, uint16_t mask, V x) {
+  const __m256i lo_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i hi_bits = _mm256_slli_epi32(lo_bits, 8);
+  const __m256i m = _mm256_set1_epi32(mask);
+  const __m256 sel_lo =
+      _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(m, lo_bits), lo_bits));
+  const __m256 sel_hi =
+      _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(m, hi_bits), hi_bits));
+  return {_mm256_add_ps(t.lo, _mm256_and_ps(sel_lo, x.lo)),
+          _mm256_add_ps(t.hi, _mm256_and_ps(sel_hi, x.hi))};
+}
+inline V vhalves(V a, V b) {
+  return {a.lo, b.hi};
+}
+inline float vsum(V v) {
+  __m256 s = _mm256_add_ps(v.lo, v.hi);
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+inline V vbytes(const uint8_t* p) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return {_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)),
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)))};
+}
+#endif
+
+inline bool supports(const LowbitMatrix& w) {
+  return w.group % 16 == 0 || w.group == 8;
+}
+
+// Row o's scales and the zero terms u = -zero·scale, widened to fp32 (F16C).
+inline void row_meta(const LowbitMatrix& w, int64_t o, float* s, float* u) {
+  const int64_t groups = w.groups_per_row();
+  const uint16_t* sp = w.scale + o * groups;
+  const uint16_t* zp = w.zero + o * groups;
+  int64_t g = 0;
+  for (; g + 8 <= groups; g += 8) {
+    const __m256 sv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sp + g)));
+    const __m256 zv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zp + g)));
+    _mm256_storeu_ps(s + g, sv);
+    _mm256_storeu_ps(u + g, _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), zv), sv));
+  }
+  for (; g < groups; ++g) {
+    s[g] = _cvtsh_ss(sp[g]);
+    u[g] = -_cvtsh_ss(zp[g]) * s[g];
+  }
+}
+
+// x · q over one block of 16 inputs for M activation rows, added to t[m]: for bit planes, the
+// plane-p mask adds 2^p·x (x doubled by additions); 8-bit codes are widened and multiplied.
+template <int NB, int M>
+inline void block_dot(const LowbitMatrix& w, const uint16_t* masks, const uint8_t* bytes,
+                      const float* x, int64_t block, V* t) {
+  if constexpr (NB == 8) {
+    const V q = vbytes(bytes + block * 16);
+    for (int m = 0; m < M; ++m) t[m] = vfma(q, vload(x + m * w.in_padded + block * 16), t[m]);
+  } else {
+    uint16_t mk[NB];
+    for (int p = 0; p < NB; ++p) mk[p] = masks[block * NB + p];
+    for (int m = 0; m < M; ++m) {
+      V xv = vload(x + m * w.in_padded + block * 16);
+      t[m] = vmask_add(t[m], mk[0], xv);
+      for (int p = 1; p < NB; ++p) {
+        xv = vadd(xv, xv);
+        t[m] = vmask_add(t[m], mk[p], xv);
+      }
+    }
+  }
+}
+
+template <int NB, int M>
+void gemv_rows(const LowbitMatrix& w, const float* x, const float* xsum, float* y, int64_t ldy,
+               int64_t o0, int64_t o1) {
+  const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row();
+  std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
+  for (int64_t o = o0; o < o1; ++o) {
+    row_meta(w, o, s.data(), u.data());
+    const uint16_t* masks = NB == 8 ? nullptr : w.planes + o * blocks * NB;
+    const uint8_t* bytes = NB == 8 ? w.bytes + o * w.in_padded : nullptr;
+    V acc[M];
+    for (int m = 0; m < M; ++m) acc[m] = vzero();
+    if (w.group == 8) {  // two groups per block: a scale per half
+      for (int64_t b = 0; b < blocks; ++b) {
+        V t[M];
+        for (int m = 0; m < M; ++m) t[m] = vzero();
+        block_dot<NB, M>(w, masks, bytes, x, b, t);
+        const int64_t g0 = 2 * b, g1 = g0 + 1;
+        const V sv = vhalves(vset1(s[g0]), vset1(g1 < groups ? s[g1] : 0.0f));
+        for (int m = 0; m < M; ++m) acc[m] = vfma(sv, t[m], acc[m]);
+      }
+    } else {
+      const int64_t per_group = w.group / 16;
+      for (int64_t g = 0; g < groups; ++g) {
+        V t[M];
+        for (int m = 0; m < M; ++m) t[m] = vzero();
+        for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b)
+          block_dot<NB, M>(w, masks, bytes, x, b, t);
+        const V sv = vset1(s[g]);
+        for (int m = 0; m < M; ++m) acc[m] = vfma(sv, t[m], acc[m]);
+      }
+    }
+    for (int m = 0; m < M; ++m) {
+      float zsum = 0;  // the rank-1 zero term: Σ_g u[g] · xsum[m][g]
+      const float* xs = xsum + m * groups;
+      for (int64_t g = 0; g < groups; ++g) zsum += u[g] * xs[g];
+      y[m * ldy + o] = vsum(acc[m]) + zsum;
+    }
+  }
+}
+
+template <int NB>
+void gemv_nb(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
+             int64_t ldy, int64_t o0, int64_t o1) {
+  switch (rows) {
+    case 1:
+      return gemv_rows<NB, 1>(w, x, xsum, y, ldy, o0, o1);
+    case 2:
+      return gemv_rows<NB, 2>(w, x, xsum, y, ldy, o0, o1);
+    case 3:
+      return gemv_rows<NB, 3>(w, x, xsum, y, ldy, o0, o1);
+    case 4:
+      return gemv_rows<NB, 4>(w, x, xsum, y, ldy, o0, o1);
+    case 5:
+      return gemv_rows<NB, 5>(w, x, xsum, y, ldy, o0, o1);
+    case 6:
+      return gemv_rows<NB, 6>(w, x, xsum, y, ldy, o0, o1);
+    case 7:
+      return gemv_rows<NB, 7>(w, x, xsum, y, ldy, o0, o1);
+    default:
+      return gemv_rows<NB, 8>(w, x, xsum, y, ldy, o0, o1);
+  }
+}
+
+inline void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
+                 int64_t ldy, int64_t o0, int64_t o1) {
+  // Wider batches run as several passes of at most kMaxGemvRows rows.
+  for (int64_t m0 = 0; m0 < rows; m0 += kMaxGemvRows) {
+    const int64_t r = std::min<int64_t>(kMaxGemvRows, rows - m0);
+    const float* xm = x + m0 * w.in_padded;
+    const float* xs = xsum + m0 * w.groups_per_row();
+    float* ym = y + m0 * ldy;
+    switch (w.nbits) {
+      case 1:
+        gemv_nb<1>(w, xm, xs, r, ym, ldy, o0, o1);
+        break;
+      case 2:
+        gemv_nb<2>(w, xm, xs, r, ym, ldy, o0, o1);
+        break;
+      case 3:
+        gemv_nb<3>(w, xm, xs, r, ym, ldy, o0, o1);
+        break;
+      case 4:
+        gemv_nb<4>(w, xm, xs, r, ym, ldy, o0, o1);
+        break;
+      default:
+        gemv_nb<8>(w, xm, xs, r, ym, ldy, o0, o1);
+        break;
+    }
+  }
+}
+
+// Codes of one block as floats.
+template <int NB>
+inline V block_codes(const LowbitMatrix& w, int64_t o, int64_t b) {
+  if constexpr (NB == 8) {
+    return vbytes(w.bytes + o * w.in_padded + b * 16);
+  } else {
+    const uint16_t* mk = w.planes + (o * w.blocks_per_row() + b) * NB;
+    V q = vzero();
+    for (int p = 0; p < NB; ++p) q = vmask_add(q, mk[p], vset1(static_cast<float>(1 << p)));
+    return q;
+  }
+}
+
+template <int NB>
+void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
+  const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row();
+  std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
+  float tail[16];
+  for (int64_t o = o0; o < o1; ++o) {
+    row_meta(w, o, s.data(), u.data());
+    float* row = out + (o - o0) * ld;
+    for (int64_t b = 0; b < blocks; ++b) {
+      V sv, uv;
+      if (w.group == 8) {
+        const int64_t g0 = 2 * b, g1 = std::min(g0 + 1, groups - 1);
+        sv = vhalves(vset1(s[g0]), vset1(s[g1]));
+        uv = vhalves(vset1(u[g0]), vset1(u[g1]));
+      } else {
+        const int64_t g = b * 16 / w.group;
+        sv = vset1(s[g]);
+        uv = vset1(u[g]);
+      }
+      const V wv = vfma(block_codes<NB>(w, o, b), sv, uv);  // (q - z)·s = q·s + u
+      if ((b + 1) * 16 <= w.in) {
+        vstore(row + b * 16, wv);
+      } else {  // the padded tail
+        vstore(tail, wv);
+        for (int64_t i = b * 16; i < w.in; ++i) row[i] = tail[i - b * 16];
+      }
+    }
+  }
+}
+
+inline void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
+  switch (w.nbits) {
+    case 1:
+      return dequantize_nb<1>(w, o0, o1, out, ld);
+    case 2:
+      return dequantize_nb<2>(w, o0, o1, out, ld);
+    case 3:
+      return dequantize_nb<3>(w, o0, o1, out, ld);
+    case 4:
+      return dequantize_nb<4>(w, o0, o1, out, ld);
+    default:
+      return dequantize_nb<8>(w, o0, o1, out, ld);
+  }
+}
+
+}  // namespace hqq::kernels::HQQ_LOWBIT_NS
