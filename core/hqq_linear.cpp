@@ -92,30 +92,33 @@ HqqLinear::HqqLinear(at::Tensor packed, at::Tensor scale, at::Tensor zero,
     return;
   const int64_t out = shape_[0], in = shape_[1];
   at::Tensor codes = this->codes().reshape({out, in}).contiguous();
-  lowbit_ =
-      at::empty({out, static_cast<int64_t>(kernels::lowbit_row_bytes(nbits_, in))}, at::kByte);
+  layout_ = kernels::preferred_lowbit_layout(nbits_, in, group_size_);
+  lowbit_ = at::empty({out, kernels::lowbit_row_bytes(nbits_, in, layout_)}, at::kByte);
   at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
-    kernels::lowbit_pack_rows(codes.data_ptr<uint8_t>(), in, nbits_, o0, o1, lowbit_.data_ptr());
+    kernels::lowbit_pack_rows(codes.data_ptr<uint8_t>(), in, nbits_, layout_, o0, o1,
+                              lowbit_.data_ptr<uint8_t>());
   });
   scale_ = scale_.contiguous();
   zero_ = zero_.contiguous();
-  packed_ = at::Tensor();  // the bit planes hold the same codes
+  packed_ = at::Tensor();  // the kernel layout holds the same codes
 }
 
 kernels::LowbitMatrix HqqLinear::lowbit_view() const {
   kernels::LowbitMatrix w;
   w.out = shape_[0];
   w.in = shape_[1];
-  w.in_padded = kernels::round_up_16(w.in);
+  w.layout = layout_;
+  w.in_padded = kernels::round_up(w.in, kernels::block_of(layout_));
   w.group = group_size_;
   w.nbits = nbits_;
-  if (nbits_ == 8)
-    w.bytes = lowbit_.data_ptr<uint8_t>();
-  else
-    w.planes = reinterpret_cast<const uint16_t*>(lowbit_.data_ptr<uint8_t>());
+  w.codes = lowbit_.data_ptr<uint8_t>();
   w.scale = reinterpret_cast<const uint16_t*>(scale_.data_ptr<at::Half>());
   w.zero = reinterpret_cast<const uint16_t*>(zero_.data_ptr<at::Half>());
   return w;
+}
+
+const kernels::LowbitOps* HqqLinear::kernel() const {
+  return lowbit_.defined() ? &kernels::lowbit_ops(lowbit_view()) : nullptr;
 }
 
 at::Tensor HqqLinear::packed() const {
@@ -173,7 +176,7 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
   out_shape.back() = w.out;
   at::Tensor x2 = x.reshape({rows, w.in});
   if (rows <= kernels::kMaxGemvRows) {
-    // Decode: read every code once, for all rows, straight from the bit planes.
+    // Decode: read every code once, for all rows, straight from the kernel layout.
     at::Tensor xf = x2.to(at::kFloat);
     at::Tensor xsum = xf.view({rows, w.groups_per_row(), w.group}).sum(-1).contiguous();
     if (w.in_padded != w.in) xf = at::constant_pad_nd(xf, {0, w.in_padded - w.in});

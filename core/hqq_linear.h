@@ -1,6 +1,6 @@
 #pragma once
 // A linear layer whose weight is stored HQQ-quantized: codes plus per-group scale and zero.
-// Layers grouped along the input (axis 1) keep their codes in the bit-plane layout of
+// Layers grouped along the input (axis 1) keep their codes in a layout of
 // kernels/lowbit_matrix.h and multiply with the fused low-bit kernels: up to 8 activation rows
 // (decode) straight from the codes, more rows (prefill, training) through tiles of a few hundred
 // dequantized rows and a GEMM. Other layers (axis 0) keep the on-disk packing and dequantize per
@@ -12,7 +12,7 @@
 
 #include "core/hqq_quantizer.h"
 #include "core/linear.h"
-#include "kernels/lowbit_matrix.h"
+#include "kernels/lowbit_ops.h"
 
 namespace hqq {
 
@@ -43,9 +43,11 @@ class HqqLinear final : public Linear {
   int nbits() const { return nbits_; }
   int64_t group_size() const { return group_size_; }
   int axis() const { return axis_; }
-  at::Tensor packed() const;  // as stored on disk (rebuilt from the bit planes when needed)
+  at::Tensor packed() const;  // as stored on disk (rebuilt from the kernel layout when needed)
   // Whether products run on the fused low-bit kernels (else: dequantize, then matmul).
   bool fused() const { return lowbit_.defined(); }
+  // The kernel variant the fused products run on (nullptr when not fused).
+  const kernels::LowbitOps* kernel() const;
   const at::Tensor& scale() const { return scale_; }
   const at::Tensor& zero() const { return zero_; }
   const at::Tensor& bias() const { return bias_; }
@@ -54,7 +56,8 @@ class HqqLinear final : public Linear {
   int64_t grouped_rows() const;
   kernels::LowbitMatrix lowbit_view() const;
   at::Tensor packed_, scale_, zero_, bias_;
-  at::Tensor lowbit_;  // bit-plane codes (uint8 storage), replacing packed_ when defined
+  at::Tensor lowbit_;  // codes in the kernels' layout, replacing packed_ when defined
+  kernels::LowbitLayout layout_ = kernels::LowbitLayout::BitPlanes16;
   std::vector<int64_t> shape_;
   int nbits_ = 4;
   int64_t group_size_ = 64;

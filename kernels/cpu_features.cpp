@@ -11,6 +11,7 @@ CpuFeatures detect_cpu_features() {
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   // GCC 12's __builtin_cpu_supports knows neither f16c nor avx512bf16: read CPUID directly.
   unsigned a, b, c, d;
   __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
@@ -41,6 +42,7 @@ std::string describe(const CpuFeatures& f) {
   add(f.avx512bw, "avx512bw");
   add(f.avx512vl, "avx512vl");
   add(f.avx512bf16, "avx512bf16");
+  add(f.avx512vnni, "avx512vnni");
   return s.empty() ? "none" : s;
 }
 

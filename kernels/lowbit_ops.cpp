@@ -7,6 +7,7 @@ namespace hqq::kernels {
 extern const LowbitOps kLowbitOps_scalar;
 extern const LowbitOps kLowbitOps_avx2;
 extern const LowbitOps kLowbitOps_avx512;
+extern const LowbitOps kLowbitOps_avx512vnni;
 
 const LowbitOps& lowbit_ops_scalar() {
   return kLowbitOps_scalar;
@@ -18,9 +19,20 @@ std::vector<const LowbitOps*> lowbit_ops_variants() {
     const std::string family = best_kernel_family(detect_cpu_features());
     if (family == "avx2" || family == "avx512") v.push_back(&kLowbitOps_avx2);
     if (family == "avx512") v.push_back(&kLowbitOps_avx512);
+    if (family == "avx512" && detect_cpu_features().avx512vnni) v.push_back(&kLowbitOps_avx512vnni);
     return v;
   }();
   return variants;
+}
+
+LowbitLayout preferred_lowbit_layout(int nbits, int64_t in, int64_t group) {
+  LowbitMatrix probe;
+  probe.in = in;
+  probe.group = group;
+  probe.nbits = nbits;
+  probe.layout = LowbitLayout::Blocks64;
+  return lowbit_ops_variants().back()->supports(probe) ? LowbitLayout::Blocks64
+                                                       : LowbitLayout::BitPlanes16;
 }
 
 const LowbitOps& lowbit_ops(const LowbitMatrix& w) {

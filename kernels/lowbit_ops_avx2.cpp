@@ -3,5 +3,6 @@
 #include "kernels/lowbit_ops_impl.h"
 
 namespace hqq::kernels {
-extern const LowbitOps kLowbitOps_avx2 = {"avx2", avx2::supports, avx2::gemv, avx2::dequantize};
+extern const LowbitOps kLowbitOps_avx2 = {"avx2", true, avx2::supports, avx2::gemv,
+                                          avx2::dequantize};
 }  // namespace hqq::kernels

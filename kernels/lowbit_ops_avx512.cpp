@@ -3,6 +3,6 @@
 #include "kernels/lowbit_ops_impl.h"
 
 namespace hqq::kernels {
-extern const LowbitOps kLowbitOps_avx512 = {"avx512", avx512::supports, avx512::gemv,
+extern const LowbitOps kLowbitOps_avx512 = {"avx512", true, avx512::supports, avx512::gemv,
                                             avx512::dequantize};
 }  // namespace hqq::kernels

@@ -99,7 +99,7 @@ inline V vbytes(const uint8_t* p) {
 #endif
 
 inline bool supports(const LowbitMatrix& w) {
-  return w.group % 16 == 0 || w.group == 8;
+  return w.layout == LowbitLayout::BitPlanes16 && (w.group % 16 == 0 || w.group == 8);
 }
 
 // Row o's scales and the zero terms u = -zero·scale, widened to fp32 (F16C).
@@ -120,26 +120,36 @@ inline void row_meta(const LowbitMatrix& w, int64_t o, float* s, float* u) {
   }
 }
 
-// x · q over one block of 16 inputs for M activation rows, added to t[m]: for bit planes, the
-// plane-p mask adds 2^p·x (x doubled by additions); 8-bit codes are widened and multiplied.
+// Planes kept by a block loop: one accumulator per bit plane, so the masked adds of a block are
+// independent (a single accumulator would chain them on the add latency).
+template <int NB>
+constexpr int kPlanes = NB == 8 ? 1 : NB;
+
+// x · q over one block of 16 inputs for M activation rows: plane p's mask adds the selected x
+// into t[m][p] (weighted by 2^p when the group is closed); 8-bit codes are widened and
+// multiplied.
 template <int NB, int M>
 inline void block_dot(const LowbitMatrix& w, const uint16_t* masks, const uint8_t* bytes,
-                      const float* x, int64_t block, V* t) {
+                      const float* x, int64_t block, V (*t)[kPlanes<NB>]) {
   if constexpr (NB == 8) {
     const V q = vbytes(bytes + block * 16);
-    for (int m = 0; m < M; ++m) t[m] = vfma(q, vload(x + m * w.in_padded + block * 16), t[m]);
+    for (int m = 0; m < M; ++m) t[m][0] = vfma(q, vload(x + m * w.in_padded + block * 16), t[m][0]);
   } else {
     uint16_t mk[NB];
     for (int p = 0; p < NB; ++p) mk[p] = masks[block * NB + p];
     for (int m = 0; m < M; ++m) {
-      V xv = vload(x + m * w.in_padded + block * 16);
-      t[m] = vmask_add(t[m], mk[0], xv);
-      for (int p = 1; p < NB; ++p) {
-        xv = vadd(xv, xv);
-        t[m] = vmask_add(t[m], mk[p], xv);
-      }
+      const V xv = vload(x + m * w.in_padded + block * 16);
+      for (int p = 0; p < NB; ++p) t[m][p] = vmask_add(t[m][p], mk[p], xv);
     }
   }
+}
+
+// Σ_p 2^p · t[p], then scaled into acc: the group's contribution.
+template <int NB>
+inline V close_group(const V* t, V scale, V acc) {
+  V q = t[0];
+  for (int p = 1; p < kPlanes<NB>; ++p) q = vfma(vset1(static_cast<float>(1 << p)), t[p], q);
+  return vfma(scale, q, acc);
 }
 
 template <int NB, int M>
@@ -149,28 +159,31 @@ void gemv_rows(const LowbitMatrix& w, const float* x, const float* xsum, float* 
   std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
   for (int64_t o = o0; o < o1; ++o) {
     row_meta(w, o, s.data(), u.data());
-    const uint16_t* masks = NB == 8 ? nullptr : w.planes + o * blocks * NB;
-    const uint8_t* bytes = NB == 8 ? w.bytes + o * w.in_padded : nullptr;
+    const uint8_t* row = w.codes + o * w.row_bytes();
+    const uint16_t* masks = reinterpret_cast<const uint16_t*>(row);
+    const uint8_t* bytes = row;
     V acc[M];
     for (int m = 0; m < M; ++m) acc[m] = vzero();
+    V t[M][kPlanes<NB>];
+    auto clear = [&] {
+      for (int m = 0; m < M; ++m)
+        for (int p = 0; p < kPlanes<NB>; ++p) t[m][p] = vzero();
+    };
     if (w.group == 8) {  // two groups per block: a scale per half
       for (int64_t b = 0; b < blocks; ++b) {
-        V t[M];
-        for (int m = 0; m < M; ++m) t[m] = vzero();
+        clear();
         block_dot<NB, M>(w, masks, bytes, x, b, t);
         const int64_t g0 = 2 * b, g1 = g0 + 1;
         const V sv = vhalves(vset1(s[g0]), vset1(g1 < groups ? s[g1] : 0.0f));
-        for (int m = 0; m < M; ++m) acc[m] = vfma(sv, t[m], acc[m]);
+        for (int m = 0; m < M; ++m) acc[m] = close_group<NB>(t[m], sv, acc[m]);
       }
     } else {
       const int64_t per_group = w.group / 16;
       for (int64_t g = 0; g < groups; ++g) {
-        V t[M];
-        for (int m = 0; m < M; ++m) t[m] = vzero();
+        clear();
         for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b)
           block_dot<NB, M>(w, masks, bytes, x, b, t);
-        const V sv = vset1(s[g]);
-        for (int m = 0; m < M; ++m) acc[m] = vfma(sv, t[m], acc[m]);
+        for (int m = 0; m < M; ++m) acc[m] = close_group<NB>(t[m], vset1(s[g]), acc[m]);
       }
     }
     for (int m = 0; m < M; ++m) {
@@ -237,9 +250,9 @@ inline void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64
 template <int NB>
 inline V block_codes(const LowbitMatrix& w, int64_t o, int64_t b) {
   if constexpr (NB == 8) {
-    return vbytes(w.bytes + o * w.in_padded + b * 16);
+    return vbytes(w.codes + o * w.row_bytes() + b * 16);
   } else {
-    const uint16_t* mk = w.planes + (o * w.blocks_per_row() + b) * NB;
+    const uint16_t* mk = reinterpret_cast<const uint16_t*>(w.codes + o * w.row_bytes()) + b * NB;
     V q = vzero();
     for (int p = 0; p < NB; ++p) q = vmask_add(q, mk[p], vset1(static_cast<float>(1 << p)));
     return q;

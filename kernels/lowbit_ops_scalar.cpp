@@ -10,13 +10,8 @@ bool supports_all(const LowbitMatrix&) {
   return true;
 }
 
-// Code of input i of row o.
 inline int code_at(const LowbitMatrix& w, int64_t o, int64_t i) {
-  if (w.nbits == 8) return w.bytes[o * w.in_padded + i];
-  const uint16_t* pl = w.planes + (o * w.blocks_per_row() + i / 16) * w.nbits;
-  int q = 0;
-  for (int p = 0; p < w.nbits; ++p) q |= ((pl[p] >> (i % 16)) & 1) << p;
-  return q;
+  return lowbit_code_at(w, o, i);
 }
 
 void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
@@ -54,6 +49,6 @@ void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64
 
 }  // namespace
 
-extern const LowbitOps kLowbitOps_scalar = {"scalar", supports_all, gemv, dequantize};
+extern const LowbitOps kLowbitOps_scalar = {"scalar", true, supports_all, gemv, dequantize};
 
 }  // namespace hqq::kernels

@@ -30,7 +30,18 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
+int64_t lowbit_row_bytes(int nbits, int64_t in, LowbitLayout layout) {
+  const int64_t padded = round_up(in, block_of(layout));
+  if (nbits == 8) return padded;
+  return layout == LowbitLayout::Blocks64 ? padded / 64 * 8 * nbits : padded / 16 * nbits * 2;
+}
+
+int64_t LowbitMatrix::row_bytes() const {
+  return lowbit_row_bytes(nbits, in, layout);
+}
+
 namespace {
+
 // Bit p of each of 16 codes, as a 16-bit mask.
 inline uint16_t plane_mask(const uint8_t* c, int p) {
 #if defined(__SSE2__)
@@ -45,51 +56,112 @@ inline uint16_t plane_mask(const uint8_t* c, int p) {
   return m;
 #endif
 }
+
+uint64_t bit_mask64(const uint8_t* c, int p) {
+  uint64_t m = 0;
+  for (int q = 0; q < 4; ++q) m |= static_cast<uint64_t>(plane_mask(c + 16 * q, p)) << (16 * q);
+  return m;
+}
+
+// One block of 64 codes in the Blocks64 layout.
+void pack_block64(const uint8_t* c, int nbits, uint8_t* out) {
+  switch (nbits) {
+    case 1: {
+      const uint64_t m = bit_mask64(c, 0);
+      std::memcpy(out, &m, 8);
+      break;
+    }
+    case 2:
+    case 3:
+      for (int b = 0; b < 16; ++b) {
+        uint8_t v = 0;
+        for (int k = 0; k < 4; ++k) v |= static_cast<uint8_t>((c[b + 16 * k] & 3) << (2 * k));
+        out[b] = v;
+      }
+      if (nbits == 3) {
+        const uint64_t m = bit_mask64(c, 2);
+        std::memcpy(out + 16, &m, 8);
+      }
+      break;
+    case 4:
+      for (int b = 0; b < 32; ++b)
+        out[b] = static_cast<uint8_t>((c[b] & 15) | ((c[b + 32] & 15) << 4));
+      break;
+    default:
+      std::memcpy(out, c, 64);
+  }
+}
+
+int code_in_block64(const uint8_t* blk, int nbits, int j) {
+  switch (nbits) {
+    case 1:
+      return (blk[j / 8] >> (j % 8)) & 1;
+    case 2:
+    case 3: {
+      int q = (blk[j % 16] >> (2 * (j / 16))) & 3;
+      if (nbits == 3) q |= ((blk[16 + j / 8] >> (j % 8)) & 1) << 2;
+      return q;
+    }
+    case 4:
+      return (blk[j % 32] >> (4 * (j / 32))) & 15;
+    default:
+      return blk[j];
+  }
+}
+
 }  // namespace
 
-void lowbit_pack_rows(const uint8_t* codes, int64_t in, int nbits, int64_t o0, int64_t o1,
-                      void* dst) {
-  const int64_t padded = round_up_16(in), blocks = padded / 16;
-  uint8_t block[16];
+void lowbit_pack_rows(const uint8_t* codes, int64_t in, int nbits, LowbitLayout layout, int64_t o0,
+                      int64_t o1, uint8_t* dst) {
+  const int64_t B = block_of(layout), padded = round_up(in, B), blocks = padded / B;
+  const int64_t row_bytes = lowbit_row_bytes(nbits, in, layout);
+  uint8_t tail[64];
   for (int64_t o = o0; o < o1; ++o) {
     const uint8_t* row = codes + o * in;
+    uint8_t* out = dst + o * row_bytes;
     if (nbits == 8) {
-      uint8_t* out = static_cast<uint8_t*>(dst) + o * padded;
       std::memcpy(out, row, static_cast<size_t>(in));
       std::memset(out + in, 0, static_cast<size_t>(padded - in));
       continue;
     }
-    uint16_t* out = static_cast<uint16_t*>(dst) + o * blocks * nbits;
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t n = std::min<int64_t>(16, in - b * 16);
-      const uint8_t* c = row + b * 16;
-      if (n < 16) {  // the padded tail: code 0
-        std::memset(block, 0, sizeof block);
-        std::memcpy(block, c, static_cast<size_t>(n));
-        c = block;
+      const int64_t n = std::min<int64_t>(B, in - b * B);
+      const uint8_t* c = row + b * B;
+      if (n < B) {  // the padded tail: code 0
+        std::memset(tail, 0, sizeof tail);
+        std::memcpy(tail, c, static_cast<size_t>(n));
+        c = tail;
       }
-      for (int p = 0; p < nbits; ++p) out[b * nbits + p] = plane_mask(c, p);
+      if (layout == LowbitLayout::Blocks64) {
+        pack_block64(c, nbits, out + b * 8 * nbits);
+      } else {
+        uint16_t masks[8];
+        for (int p = 0; p < nbits; ++p) masks[p] = plane_mask(c, p);
+        std::memcpy(out + b * 2 * nbits, masks, static_cast<size_t>(2 * nbits));
+      }
     }
   }
 }
 
-void lowbit_unpack_rows(const LowbitMatrix& w, int64_t o0, int64_t o1, uint8_t* codes) {
-  const int64_t blocks = w.blocks_per_row();
-  for (int64_t o = o0; o < o1; ++o) {
-    uint8_t* row = codes + o * w.in;
-    if (w.nbits == 8) {
-      std::memcpy(row, w.bytes + o * w.in_padded, static_cast<size_t>(w.in));
-      continue;
-    }
-    const uint16_t* pl = w.planes + o * blocks * w.nbits;
-    for (int64_t i = 0; i < w.in; ++i) {
-      const int64_t b = i / 16, j = i % 16;
-      uint8_t q = 0;
-      for (int p = 0; p < w.nbits; ++p)
-        q |= static_cast<uint8_t>(((pl[b * w.nbits + p] >> j) & 1) << p);
-      row[i] = q;
-    }
+int lowbit_code_at(const LowbitMatrix& w, int64_t o, int64_t i) {
+  const uint8_t* row = w.codes + o * w.row_bytes();
+  if (w.nbits == 8) return row[i];
+  if (w.layout == LowbitLayout::Blocks64)
+    return code_in_block64(row + (i / 64) * 8 * w.nbits, w.nbits, static_cast<int>(i % 64));
+  const uint8_t* blk = row + (i / 16) * 2 * w.nbits;
+  int q = 0;
+  for (int p = 0; p < w.nbits; ++p) {
+    uint16_t m;
+    std::memcpy(&m, blk + 2 * p, 2);
+    q |= ((m >> (i % 16)) & 1) << p;
   }
+  return q;
+}
+
+void lowbit_unpack_rows(const LowbitMatrix& w, int64_t o0, int64_t o1, uint8_t* codes) {
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t i = 0; i < w.in; ++i)
+      codes[o * w.in + i] = static_cast<uint8_t>(lowbit_code_at(w, o, i));
 }
 
 }  // namespace hqq::kernels

@@ -34,9 +34,15 @@ TEST(HqqLinearKernels, FusedForwardEqualsDequantizeThenMatmul) {
         ASSERT_FALSE(p.plain->fused());
         at::Tensor x = at::randn({rows, 128});
         at::Tensor a = p.fused->forward(x), b = p.plain->forward(x);
-        EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-5))
-            << nbits << "-bit g" << group << " rows " << rows << ": max diff "
-            << (a - b).abs().max().item<float>();
+        if (rows <= kernels::kMaxGemvRows && !p.fused->kernel()->exact) {
+          // int8 activations (VNNI): about half a percent of the output's norm.
+          const double rel = ((a - b).norm() / b.norm()).item<double>();
+          EXPECT_LT(rel, 1.5e-2) << nbits << "-bit g" << group << " rows " << rows;
+        } else {
+          EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-5))
+              << nbits << "-bit g" << group << " rows " << rows << ": max diff "
+              << (a - b).abs().max().item<float>();
+        }
         // The codes and the on-disk packing survive the bit-plane layout.
         EXPECT_TRUE(at::equal(p.fused->packed(), p.plain->packed()));
         EXPECT_TRUE(at::equal(p.fused->dequantized(), p.plain->dequantized()));
@@ -67,7 +73,11 @@ TEST(HqqLinearKernels, LayersTheKernelsCannotServeStayOnTheGeneralPath) {
   Pair odd = make(7, 40, 3, 8);                          // 40 inputs: a padded SIMD block
   ASSERT_TRUE(odd.fused->fused());
   at::Tensor x = at::randn({1, 40});
-  EXPECT_TRUE(at::allclose(odd.fused->forward(x), odd.plain->forward(x), 1e-4, 1e-5));
+  const at::Tensor a = odd.fused->forward(x), b = odd.plain->forward(x);
+  if (odd.fused->kernel()->exact)
+    EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-5));
+  else
+    EXPECT_LT(((a - b).norm() / b.norm()).item<double>(), 1.5e-2);
 }
 
 }  // namespace
