@@ -2,6 +2,9 @@
 
 #include "kernels/cpu_features.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace hqq::kernels {
 
 extern const LowbitOps kLowbitOps_scalar;
@@ -20,6 +23,12 @@ std::vector<const LowbitOps*> lowbit_ops_variants() {
     if (family == "avx2" || family == "avx512") v.push_back(&kLowbitOps_avx2);
     if (family == "avx512") v.push_back(&kLowbitOps_avx512);
     if (family == "avx512" && detect_cpu_features().avx512vnni) v.push_back(&kLowbitOps_avx512vnni);
+    // HQQ_LOWBIT_KERNELS=exact keeps only the kernels that compute in fp32 throughout (no int8
+    // activations), for comparisons; =scalar keeps only the portable one.
+    const char* env = std::getenv("HQQ_LOWBIT_KERNELS");
+    const std::string policy = env ? env : "";
+    if (policy == "exact") std::erase_if(v, [](const LowbitOps* o) { return !o->exact; });
+    if (policy == "scalar") v.resize(1);
     return v;
   }();
   return variants;

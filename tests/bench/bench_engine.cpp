@@ -3,9 +3,15 @@
 // the model-card read (`hqq info`) on a 7B-shaped 13.5 GB checkpoint that is never read.
 #include <benchmark/benchmark.h>
 
+#include <map>
+#include <memory>
+
 #include "core/checkpoint.h"
 #include "core/llama_model.h"
 #include "core/model_info.h"
+#include "core/model_loader.h"
+#include "core/quant_plan.h"
+#include "core/quantize_model.h"
 #include "core/threads.h"
 #include "tests/bench/bench_checkpoints.h"
 #include "tests/test_support.h"
@@ -75,6 +81,66 @@ BENCHMARK(BM_Decode)
     ->Args({0, 128})
     ->Args({1, 128})
     ->Args({0, 1024})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The same model quantized (2 or 4 bits, group 64, layers' projections only: embeddings and
+// lm_head stay bf16, as HQQ leaves them), decoding on the fused low-bit kernels. Min/max
+// rounding (optimizer off) makes the model quickly; the codes' values do not change the speed.
+const fs::path& quantized_fixture(int bits) {
+  static std::map<int, std::unique_ptr<test::TempDir>> dirs;
+  auto& d = dirs[bits];
+  if (!d) {
+    d = std::make_unique<test::TempDir>();
+    QuantizeOptions o;
+    o.source = fixture().dir.path();
+    o.output = d->path() / "q";
+    o.plan = plan_from_preset(bits == 4 ? "4bit-g64" : "2bit-g64");
+    o.plan.defaults.optimizer = HqqOptimizer::Off;
+    quantize_checkpoint(o);
+  }
+  static std::map<int, fs::path> paths;
+  return paths[bits] = d->path() / "q";
+}
+
+void BM_DecodeQuantized(benchmark::State& state) {
+  set_compute_threads(0);
+  const int bits = static_cast<int>(state.range(0));
+  const int64_t ctx = state.range(1);
+  LoadedModel m = load_model(quantized_fixture(bits), "bfloat16");
+  KvCache cache = m.model.make_cache(1, ctx + 1);
+  m.model.forward(at::randint(0, 32000, {1, ctx}, at::kLong), &cache);
+  at::Tensor one = at::randint(0, 32000, {1, 1}, at::kLong);
+  for (auto _ : state) {
+    cache.truncate(ctx);
+    benchmark::DoNotOptimize(m.model.forward(one, &cache));
+  }
+  state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::to_string(bits) + "-bit g64, bf16 compute");
+}
+BENCHMARK(BM_DecodeQuantized)
+    ->Args({2, 128})
+    ->Args({4, 128})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_PrefillQuantized(benchmark::State& state) {
+  set_compute_threads(0);
+  const int bits = static_cast<int>(state.range(0));
+  LoadedModel m = load_model(quantized_fixture(bits), "bfloat16");
+  const int64_t T = state.range(1);
+  at::Tensor tokens = at::randint(0, 32000, {1, T}, at::kLong);
+  for (auto _ : state) {
+    KvCache cache = m.model.make_cache(1, T);
+    benchmark::DoNotOptimize(m.model.forward(tokens, &cache));
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(double(T), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::to_string(bits) + "-bit g64, bf16 compute");
+}
+BENCHMARK(BM_PrefillQuantized)
+    ->Args({2, 128})
+    ->Args({4, 128})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
