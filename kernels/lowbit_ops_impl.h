@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
 
 namespace hqq::kernels::HQQ_LOWBIT_NS {
@@ -198,24 +199,7 @@ void gemv_rows(const LowbitMatrix& w, const float* x, const float* xsum, float* 
 template <int NB>
 void gemv_nb(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
              int64_t ldy, int64_t o0, int64_t o1) {
-  switch (rows) {
-    case 1:
-      return gemv_rows<NB, 1>(w, x, xsum, y, ldy, o0, o1);
-    case 2:
-      return gemv_rows<NB, 2>(w, x, xsum, y, ldy, o0, o1);
-    case 3:
-      return gemv_rows<NB, 3>(w, x, xsum, y, ldy, o0, o1);
-    case 4:
-      return gemv_rows<NB, 4>(w, x, xsum, y, ldy, o0, o1);
-    case 5:
-      return gemv_rows<NB, 5>(w, x, xsum, y, ldy, o0, o1);
-    case 6:
-      return gemv_rows<NB, 6>(w, x, xsum, y, ldy, o0, o1);
-    case 7:
-      return gemv_rows<NB, 7>(w, x, xsum, y, ldy, o0, o1);
-    default:
-      return gemv_rows<NB, 8>(w, x, xsum, y, ldy, o0, o1);
-  }
+  with_rows(rows, [&](auto M) { gemv_rows<NB, M.value>(w, x, xsum, y, ldy, o0, o1); });
 }
 
 inline void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
@@ -226,23 +210,7 @@ inline void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64
     const float* xm = x + m0 * w.in_padded;
     const float* xs = xsum + m0 * w.groups_per_row();
     float* ym = y + m0 * ldy;
-    switch (w.nbits) {
-      case 1:
-        gemv_nb<1>(w, xm, xs, r, ym, ldy, o0, o1);
-        break;
-      case 2:
-        gemv_nb<2>(w, xm, xs, r, ym, ldy, o0, o1);
-        break;
-      case 3:
-        gemv_nb<3>(w, xm, xs, r, ym, ldy, o0, o1);
-        break;
-      case 4:
-        gemv_nb<4>(w, xm, xs, r, ym, ldy, o0, o1);
-        break;
-      default:
-        gemv_nb<8>(w, xm, xs, r, ym, ldy, o0, o1);
-        break;
-    }
+    with_nbits(w.nbits, [&](auto NB) { gemv_nb<NB.value>(w, xm, xs, r, ym, ldy, o0, o1); });
   }
 }
 
@@ -290,18 +258,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
 }
 
 inline void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
-  switch (w.nbits) {
-    case 1:
-      return dequantize_nb<1>(w, o0, o1, out, ld);
-    case 2:
-      return dequantize_nb<2>(w, o0, o1, out, ld);
-    case 3:
-      return dequantize_nb<3>(w, o0, o1, out, ld);
-    case 4:
-      return dequantize_nb<4>(w, o0, o1, out, ld);
-    default:
-      return dequantize_nb<8>(w, o0, o1, out, ld);
-  }
+  with_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
 }  // namespace hqq::kernels::HQQ_LOWBIT_NS

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
 
 namespace hqq::kernels {
@@ -162,24 +163,7 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
 template <int NB>
 void gemv_nb(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, int64_t rows, float* y,
              int64_t ldy, int64_t o0, int64_t o1) {
-  switch (rows) {
-    case 1:
-      return gemv_rows<NB, 1>(w, xq, xsum, y, ldy, o0, o1);
-    case 2:
-      return gemv_rows<NB, 2>(w, xq, xsum, y, ldy, o0, o1);
-    case 3:
-      return gemv_rows<NB, 3>(w, xq, xsum, y, ldy, o0, o1);
-    case 4:
-      return gemv_rows<NB, 4>(w, xq, xsum, y, ldy, o0, o1);
-    case 5:
-      return gemv_rows<NB, 5>(w, xq, xsum, y, ldy, o0, o1);
-    case 6:
-      return gemv_rows<NB, 6>(w, xq, xsum, y, ldy, o0, o1);
-    case 7:
-      return gemv_rows<NB, 7>(w, xq, xsum, y, ldy, o0, o1);
-    default:
-      return gemv_rows<NB, 8>(w, xq, xsum, y, ldy, o0, o1);
-  }
+  with_rows(rows, [&](auto M) { gemv_rows<NB, M.value>(w, xq, xsum, y, ldy, o0, o1); });
 }
 
 void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
@@ -190,23 +174,7 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
     quantize_x(x + m0 * w.in_padded, r, w.in_padded, &xq);
     const float* xs = xsum + m0 * w.groups_per_row();
     float* ym = y + m0 * ldy;
-    switch (w.nbits) {
-      case 1:
-        gemv_nb<1>(w, xq, xs, r, ym, ldy, o0, o1);
-        break;
-      case 2:
-        gemv_nb<2>(w, xq, xs, r, ym, ldy, o0, o1);
-        break;
-      case 3:
-        gemv_nb<3>(w, xq, xs, r, ym, ldy, o0, o1);
-        break;
-      case 4:
-        gemv_nb<4>(w, xq, xs, r, ym, ldy, o0, o1);
-        break;
-      default:
-        gemv_nb<8>(w, xq, xs, r, ym, ldy, o0, o1);
-        break;
-    }
+    with_nbits(w.nbits, [&](auto NB) { gemv_nb<NB.value>(w, xq, xs, r, ym, ldy, o0, o1); });
   }
 }
 
@@ -253,18 +221,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
 }
 
 void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
-  switch (w.nbits) {
-    case 1:
-      return dequantize_nb<1>(w, o0, o1, out, ld);
-    case 2:
-      return dequantize_nb<2>(w, o0, o1, out, ld);
-    case 3:
-      return dequantize_nb<3>(w, o0, o1, out, ld);
-    case 4:
-      return dequantize_nb<4>(w, o0, o1, out, ld);
-    default:
-      return dequantize_nb<8>(w, o0, o1, out, ld);
-  }
+  with_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
 }  // namespace

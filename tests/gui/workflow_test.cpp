@@ -40,6 +40,18 @@ void open_demo(MainWindow& w) {
   ASSERT_TRUE(w.model_page()->error_text().isEmpty()) << w.model_page()->error_text();
 }
 
+// A main window with its own settings file, showing the demo model.
+struct DemoWindow {
+  TempDir tmp;
+  std::unique_ptr<QSettings> settings = hqq::test::temp_settings(tmp);
+  MainWindow w{*settings};
+  DemoWindow() {
+    w.resize(1280, 820);
+    w.show();
+    open_demo(w);
+  }
+};
+
 void screenshot_page(MainWindow& w, MainWindow::Page p, const QString& name) {
   w.show_page(p);
   QTest::qWait(250);  // let the throttled charts redraw
@@ -57,12 +69,8 @@ void click_bar(hqq::ui::InspectPage& page, int index) {
 }
 
 TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.resize(1280, 820);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   screenshot_page(w, MainWindow::kModel, "page_model");
 
   // Quantize to 2-bit g32; the layer table and the Inspect chart fill in as layers finish.
@@ -169,11 +177,8 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
 }
 
 TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
   q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept part is 2.1 MB in 16-bit
   q->plan_for_budget();
@@ -189,11 +194,8 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
 }
 
 TEST(Workflow, CancellingAQuantizationLeavesNothingAndTheWindowWorks) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
   q->set_preset("8bit-g128");
   const fs::path out = tmp / "cancelled";
@@ -217,11 +219,8 @@ TEST(Workflow, CancellingAQuantizationLeavesNothingAndTheWindowWorks) {
 }
 
 TEST(Workflow, TrainingPausesResumesAndCancels) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   auto* ft = w.finetune_page();
   ft->set_model(hqq::ui::demo_model_dir());
   ft->set_data(qpath(hqq::test::sample_data() / "finetune.txt"));
@@ -245,11 +244,8 @@ TEST(Workflow, TrainingPausesResumesAndCancels) {
 }
 
 TEST(Workflow, ABrokenDatasetLineIsNamedAndTheWindowKeepsWorking) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   const fs::path data = tmp / "broken.jsonl";
   hqq::test::write_file(data, "{\"text\": \"one good line\"}\n{\"text\": \"broken\n");
   auto* ft = w.finetune_page();
@@ -273,11 +269,8 @@ TEST(Workflow, ABrokenDatasetLineIsNamedAndTheWindowKeepsWorking) {
 }
 
 TEST(Workflow, AQuantizedFolderOpensWithItsReportInInspect) {
-  TempDir tmp;
-  auto settings = hqq::test::temp_settings(tmp);
-  MainWindow w(*settings);
-  w.show();
-  open_demo(w);
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
   q->set_preset("4bit-g64");
   q->set_output(qpath(tmp / "q4"));
