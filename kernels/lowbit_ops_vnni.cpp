@@ -101,6 +101,7 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
   const __m512i lane_idx = _mm512_load_si512(lane_group);
   // Scales padded so that a block past the last group reads zeros.
   std::vector<float> s(static_cast<size_t>(groups + 32), 0.0f), u(static_cast<size_t>(groups));
+  std::vector<float> c(static_cast<size_t>(M * blocks));  // scale × step per (row, block)
   const int64_t row_bytes = w.row_bytes(), blk_bytes = 8 * NB;
   for (int64_t o = o0; o < o1; ++o) {
     row_meta(w, o, s.data(), u.data());
@@ -121,17 +122,41 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
         acc[m][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sv, step), acc[m][k]);
       }
     };
-    if (g >= 64) {  // whole blocks per group: one broadcast scale per group
+    if (g >= 64) {
+      // Whole blocks per group: the weight scale and the activations' step of a block are one
+      // number per (row, block), made here 16 blocks per instruction, broadcast in the loop.
       const int64_t per_group = g / 64;
-      for (int64_t gi = 0; gi < groups; ++gi) {
-        const __m512 sv = _mm512_set1_ps(s[static_cast<size_t>(gi)]);
-        int64_t b = gi * per_group;
-        const int64_t end = (gi + 1) * per_group;
-        for (; b + U <= end; b += U)
-#pragma GCC unroll 4
-          for (int k = 0; k < U; ++k) block(b + k, sv, k);
-        for (; b < end; ++b) block(b, sv, 0);
+      for (int m = 0; m < M; ++m) {
+        float* cm = c.data() + m * blocks;
+        const float* step = xq.step.data() + m * blocks;
+        if (per_group == 1) {
+          int64_t b = 0;
+          for (; b + 16 <= blocks; b += 16)
+            _mm512_storeu_ps(cm + b, _mm512_mul_ps(_mm512_loadu_ps(&s[static_cast<size_t>(b)]),
+                                                   _mm512_loadu_ps(step + b)));
+          for (; b < blocks; ++b) cm[b] = s[static_cast<size_t>(b)] * step[b];
+        } else {
+          for (int64_t b = 0; b < blocks; ++b)
+            cm[b] = s[static_cast<size_t>(b / per_group)] * step[b];
+        }
       }
+      auto block_c = [&](int64_t b, int k) __attribute__((always_inline)) {
+        const __m512i q = codes64<NB>(row + b * blk_bytes);
+        for (int m = 0; m < M; ++m) {
+          const __m512i xb = _mm512_loadu_si512(xq.q.data() + m * w.in_padded + b * 64);
+          const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xb);
+          acc[m][k] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                              _mm512_set1_ps(c[static_cast<size_t>(m * blocks + b)]), acc[m][k]);
+        }
+      };
+      // One flat loop over the row's blocks, U at a time: the accumulators stay independent
+      // whatever the group size.
+      int64_t b = 0;
+      for (; b + U <= blocks; b += U)
+#pragma GCC unroll 4
+        for (int k = 0; k < U; ++k) block_c(b + k, k);
+      for (; b < blocks; ++b) block_c(b, 0);
     } else {  // several groups per block: lane l's scale is its group's
       const int64_t groups_per_block = 64 / g;
       auto scales = [&](int64_t b) {
