@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "kernels/cpu_features.h"
+#include "kernels/lowbit_ops.h"
 
 int main(int argc, char** argv) {
   using namespace hqq;
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", [] {
     auto f = kernels::detect_cpu_features();
     return std::string("hqq " HQQ_VERSION_STRING " (CPU kernels: ") +
-           kernels::best_kernel_family(f) + ")";
+           kernels::best_kernel_family(f) + ", low-bit products " +
+           kernels::lowbit_ops_variants().back()->isa + ")";
   });
   cli::Action run;
   cli::add_info_command(app, g, &run);

@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include "kernels/cpu_features.h"
+#include "kernels/lowbit_ops.h"
 
 namespace hqq {
 
@@ -14,7 +15,8 @@ std::string torch_version() {
 }
 std::string cpu_summary() {
   auto f = kernels::detect_cpu_features();
-  return kernels::best_kernel_family(f) + " (" + kernels::describe(f) + ")";
+  return kernels::best_kernel_family(f) + ", low-bit products " +
+         kernels::lowbit_ops_variants().back()->isa + " (" + kernels::describe(f) + ")";
 }
 
 }  // namespace hqq

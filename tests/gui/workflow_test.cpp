@@ -193,6 +193,29 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
 }
 
+TEST(Workflow, StopEndsAStreamingReplyAndTheConversationGoesOn) {
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
+  auto* chat = w.chat_page();
+  chat->set_sampling(0.0, 4000, 0);  // greedy: 400+ tokens without an EOS (checked with hqq chat)
+  chat->set_prompt("Tell me about the Union");
+  chat->send();
+  // Streaming: text arrives while the job still runs.
+  ASSERT_TRUE(QTest::qWaitFor(
+      [&] { return chat->transcript(0).section("Model:", 1).trimmed().size() > 20; }, 30000));
+  EXPECT_TRUE(chat->runner()->running());
+  chat->stop();
+  ASSERT_TRUE(wait_job(chat->runner()));
+  EXPECT_TRUE(chat->speed_text(0).contains("stop: cancelled")) << chat->speed_text(0);
+  // The next turn works and sees the conversation so far.
+  chat->set_sampling(0.0, 5, 0);
+  chat->set_prompt("And then?");
+  chat->send();
+  ASSERT_TRUE(wait_job(chat->runner()));
+  EXPECT_TRUE(chat->transcript(0).contains("You: And then?"));
+  EXPECT_TRUE(chat->speed_text(0).contains("stop: length")) << chat->speed_text(0);
+}
+
 TEST(Workflow, CancellingAQuantizationLeavesNothingAndTheWindowWorks) {
   DemoWindow d;
   auto& [tmp, settings, w] = d;
