@@ -188,9 +188,10 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
     });
     return y.to(x.scalar_type()).view(out_shape);
   }
-  // Prefill and training: dequantize a tile of rows (a few MB, stays in cache), multiply it, go
-  // on; the whole dequantized weight never exists at once.
-  const int64_t tile = std::max<int64_t>(64, (1 << 20) / std::max<int64_t>(w.in, 1) / 16 * 16);
+  // Prefill and training: dequantize a tile of rows, multiply it, go on; the whole dequantized
+  // weight never exists at once. Tiles of at least 256 rows (≈ 4 MB for 4096 inputs) keep the
+  // GEMMs efficient (80-row tiles of a 4096×11008 weight made prefill 40 % slower).
+  const int64_t tile = std::max<int64_t>(256, (1 << 20) / std::max<int64_t>(w.in, 1) / 64 * 64);
   at::Tensor y = at::empty({rows, w.out}, x.options());
   at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, at::kFloat);
   for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
