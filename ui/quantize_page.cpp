@@ -19,9 +19,11 @@
 #include <QVBoxLayout>
 
 #include "core/budget_planner.h"
+#include "core/json_file.h"
 #include "core/plan_size.h"
 #include "core/quant_preset.h"
 #include "core/quantize_model.h"
+#include "core/safetensors_writer.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"
 #include "ui/model_card_widget.h"
@@ -98,6 +100,25 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   budget_row->addWidget(budget_, 1);
   budget_row->addWidget(plan_button_);
   pv->addLayout(budget_row);
+  auto* file_row = new QHBoxLayout;
+  auto* load_plan = new QPushButton(tr("Load plan…"), plan_box);
+  load_plan->setToolTip(tr("Read a plan JSON (the format of hqq quantize --plan)"));
+  auto* save_plan = new QPushButton(tr("Save plan…"), plan_box);
+  save_plan->setToolTip(tr("Write these settings as a plan JSON for hqq quantize --plan"));
+  file_row->addWidget(load_plan);
+  file_row->addWidget(save_plan);
+  file_row->addStretch();
+  pv->addLayout(file_row);
+  connect(load_plan, &QPushButton::clicked, this, [this] {
+    const QString f =
+        QFileDialog::getOpenFileName(this, tr("Load plan"), QString(), "JSON (*.json)");
+    if (!f.isEmpty()) load_plan_file(f);
+  });
+  connect(save_plan, &QPushButton::clicked, this, [this] {
+    const QString f =
+        QFileDialog::getSaveFileName(this, tr("Save plan"), "plan.json", "JSON (*.json)");
+    if (!f.isEmpty()) save_plan_file(f);
+  });
   lv->addWidget(plan_box, 1);
 
   size_ = new QLabel(left);
@@ -255,6 +276,44 @@ QuantPlan QuantizePage::plan() const {
   p.defaults.round_zero = round_zero_->isChecked();
   p.overrides = editor_->rules();
   return p;
+}
+
+bool QuantizePage::load_plan_file(const QString& path) {
+  try {
+    const std::string p = path.toStdString();
+    set_plan(QuantPlan::from_json(read_json_file(p), p));
+    status_->setText(tr("Plan loaded from %1.").arg(path));
+    return true;
+  } catch (const std::exception& e) {
+    status_->setText(tr("Cannot load the plan: %1").arg(QString::fromUtf8(e.what())));
+    return false;
+  }
+}
+
+bool QuantizePage::save_plan_file(const QString& path) {
+  try {
+    write_file_atomic(path.toStdString(), plan().to_json().dump(2) + "\n");
+    status_->setText(tr("Plan saved to %1.").arg(path));
+    return true;
+  } catch (const std::exception& e) {
+    status_->setText(tr("Cannot save the plan: %1").arg(QString::fromUtf8(e.what())));
+    return false;
+  }
+}
+
+void QuantizePage::set_plan(const QuantPlan& p) {
+  const QSignalBlocker b1(bits_), b2(group_), b3(preset_);
+  bits_->setCurrentText(QString::number(p.defaults.nbits));
+  group_->setCurrentIndex(group_->findData(static_cast<int>(p.defaults.group_size)));
+  axis_->setCurrentText(QString::number(p.defaults.axis));
+  optimizer_->setCurrentText(optimizer_name(p.defaults.optimizer));
+  iters_->setValue(p.defaults.iters);
+  round_zero_->setChecked(p.defaults.round_zero);
+  const QString name = QString("%1bit-g%2").arg(p.defaults.nbits).arg(p.defaults.group_size);
+  const int preset = preset_->findText(name);
+  preset_->setCurrentIndex(p.overrides.empty() && preset >= 0 ? preset : preset_->count() - 1);
+  editor_->set_rules(p.overrides);
+  update_size();
 }
 
 void QuantizePage::update_size() {

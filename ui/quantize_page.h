@@ -34,6 +34,10 @@ class QuantizePage : public QWidget {
   ~QuantizePage() override;
 
   QuantPlan plan() const;  // what Start would run
+  void set_plan(const QuantPlan& p);
+  // Plan files in the JSON form of `hqq quantize --plan`; errors go to the status line.
+  bool load_plan_file(const QString& path);
+  bool save_plan_file(const QString& path);
   void set_preset(const QString& name);
   QString preset() const;
   void set_output(const QString& dir);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/quant_plan.h"
 #include "tests/gui/gui_support.h"
 #include "ui/chart.h"
 #include "ui/chat_page.h"
@@ -191,6 +192,30 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   EXPECT_GT(mb, 3.0) << size;
   EXPECT_LE(mb, 6.5) << size;
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
+}
+
+TEST(Workflow, PlansRoundTripThroughTheCliFormat) {
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
+  auto* q = w.quantize_page();
+  const fs::path plan = tmp / "plan.json";
+  // A plan as a script would write it for `hqq quantize --plan`.
+  hqq::test::write_file(plan, R"({"nbits": 4, "group_size": 64, "axis": 1, "optimizer": "improved",
+      "overrides": [{"match": "mlp", "nbits": 2, "group_size": 32},
+                    {"match": "model.layers.0.*", "skip": true}]})");
+  ASSERT_TRUE(q->load_plan_file(qpath(plan))) << q->status_text();
+  EXPECT_EQ(q->preset(), "custom");
+  EXPECT_EQ(q->plan_editor()->rows(), 2);
+  const fs::path saved = tmp / "saved.json";
+  ASSERT_TRUE(q->save_plan_file(qpath(saved)));
+  const auto a = nlohmann::json::parse(hqq::test::read_file(plan));
+  const auto b = nlohmann::json::parse(hqq::test::read_file(saved));
+  EXPECT_EQ(hqq::QuantPlan::from_json(a, "a").to_json(), b);
+  // A broken file is named and changes nothing.
+  hqq::test::write_file(plan, "{\"nbits\": ");
+  EXPECT_FALSE(q->load_plan_file(qpath(plan)));
+  EXPECT_TRUE(q->status_text().contains("plan.json")) << q->status_text();
+  EXPECT_EQ(q->plan_editor()->rows(), 2);
 }
 
 TEST(Workflow, StopEndsAStreamingReplyAndTheConversationGoesOn) {
