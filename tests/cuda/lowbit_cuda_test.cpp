@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -32,6 +33,16 @@ T* to_device(const std::vector<T>& v) {
   CHECK(cudaMalloc(&p, std::max<size_t>(1, v.size() * sizeof(T))));
   CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
   return p;
+}
+
+void free_device(const LowbitMatrix& d) {
+  cudaFree(const_cast<uint8_t*>(d.codes));
+  cudaFree(const_cast<uint16_t*>(d.scale));
+  cudaFree(const_cast<uint16_t*>(d.zero));
+}
+
+void free_all(std::initializer_list<float*> ps) {
+  for (float* p : ps) cudaFree(p);
 }
 
 struct HostLayer {
@@ -99,12 +110,8 @@ int correctness() {
                       (long long)c.out, (long long)c.in, (long long)c.g, (long long)rows,
                       err.c_str(), worst, scale);
         }
-        cudaFree(const_cast<uint8_t*>(d.codes));
-        cudaFree(const_cast<uint16_t*>(d.scale));
-        cudaFree(const_cast<uint16_t*>(d.zero));
-        cudaFree(dx);
-        cudaFree(dxs);
-        cudaFree(dy);
+        free_device(d);
+        free_all({dx, dxs, dy});
       }
   std::printf("correctness: %d failures\n", failures);
   return failures;
@@ -156,14 +163,8 @@ void speed() {
       const double us = ms * 1e3 / iters, gbps = bytes / (us * 1e-6) / 1e9;
       std::printf("gemv %dx%d %d-bit: %.2f us, %.0f GB/s of weights, %.0f%% of the probe\n",
                   int(out), int(in), nb, us, gbps, 100 * gbps / probe_gbps);
-      for (auto& d : ds) {
-        cudaFree(const_cast<uint8_t*>(d.codes));
-        cudaFree(const_cast<uint16_t*>(d.scale));
-        cudaFree(const_cast<uint16_t*>(d.zero));
-      }
-      cudaFree(dx);
-      cudaFree(dxs);
-      cudaFree(dy);
+      for (auto& d : ds) free_device(d);
+      free_all({dx, dxs, dy});
     }
 }
 
