@@ -38,7 +38,9 @@ cleanup() {
 trap cleanup EXIT
 rm -rf "$target"
 cp -a "$work/base" "$target"
-mount -t proc proc "$target/proc"
+# dpkg and apt work without /proc (with warnings); a container that may not mount it still runs
+# the test.
+mount -t proc proc "$target/proc" 2>/dev/null || echo "note: /proc not mounted in the root"
 cp /etc/resolv.conf "$target/etc/resolv.conf"
 cp "$deb" "$target/tmp/hqq-studio.deb"
 
