@@ -194,8 +194,9 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   connect(pause_, &QPushButton::clicked, this, &FinetunePage::toggle_pause);
   connect(cancel_, &QPushButton::clicked, this, &FinetunePage::cancel);
   connect(&ws_, &Workspace::choices_changed, this, [this] {
-    // Follow the newest quantized model: that is what HQQ+ trains on.
-    const QString q = ws_.last_quantized();
+    // Follow the newest quantized model: that is what HQQ+ trains on; before there is one, the
+    // opened model (LoRA on a full-precision model works too).
+    const QString q = ws_.last_quantized().isEmpty() ? ws_.model_dir() : ws_.last_quantized();
     if (q.isEmpty() || q == followed_ || runner_->running()) return;
     followed_ = q;
     set_model(q);

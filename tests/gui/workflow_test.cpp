@@ -73,6 +73,8 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   DemoWindow d;
   auto& [tmp, settings, w] = d;
   screenshot_page(w, MainWindow::kModel, "page_model");
+  // Before anything is quantized, fine-tuning is offered on the opened model.
+  EXPECT_EQ(w.finetune_page()->model(), hqq::ui::demo_model_dir());
 
   // Quantize to 2-bit g32; the layer table and the Inspect chart fill in as layers finish.
   auto* q = w.quantize_page();
