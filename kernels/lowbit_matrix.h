@@ -32,7 +32,7 @@ struct LowbitMatrix {
   const uint16_t* zero = nullptr;   // fp16 bits, [out][in / group]
 
   int64_t groups_per_row() const { return in / group; }
-  int64_t block() const { return layout == LowbitLayout::Blocks64 ? 64 : 16; }
+  int64_t block() const;
   int64_t blocks_per_row() const { return in_padded / block(); }
   int64_t row_bytes() const;
 };
@@ -42,6 +42,9 @@ inline int64_t round_up(int64_t n, int64_t m) {
 }
 inline int64_t block_of(LowbitLayout l) {
   return l == LowbitLayout::Blocks64 ? 64 : 16;
+}
+inline int64_t LowbitMatrix::block() const {
+  return block_of(layout);
 }
 
 // Bytes of codes one row takes in a layout.

@@ -8,6 +8,7 @@
 
 #include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
+#include "kernels/lowbit_row.h"
 
 namespace hqq::kernels::HQQ_LOWBIT_NS {
 
@@ -103,24 +104,6 @@ inline bool supports(const LowbitMatrix& w) {
   return w.layout == LowbitLayout::BitPlanes16 && (w.group % 16 == 0 || w.group == 8);
 }
 
-// Row o's scales and the zero terms u = -zero·scale, widened to fp32 (F16C).
-inline void row_meta(const LowbitMatrix& w, int64_t o, float* s, float* u) {
-  const int64_t groups = w.groups_per_row();
-  const uint16_t* sp = w.scale + o * groups;
-  const uint16_t* zp = w.zero + o * groups;
-  int64_t g = 0;
-  for (; g + 8 <= groups; g += 8) {
-    const __m256 sv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sp + g)));
-    const __m256 zv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zp + g)));
-    _mm256_storeu_ps(s + g, sv);
-    _mm256_storeu_ps(u + g, _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), zv), sv));
-  }
-  for (; g < groups; ++g) {
-    s[g] = _cvtsh_ss(sp[g]);
-    u[g] = -_cvtsh_ss(zp[g]) * s[g];
-  }
-}
-
 // Planes kept by a block loop: one accumulator per bit plane, so the masked adds of a block are
 // independent (a single accumulator would chain them on the add latency).
 template <int NB>
@@ -188,10 +171,7 @@ void gemv_rows(const LowbitMatrix& w, const float* x, const float* xsum, float* 
       }
     }
     for (int m = 0; m < M; ++m) {
-      float zsum = 0;  // the rank-1 zero term: Σ_g u[g] · xsum[m][g]
-      const float* xs = xsum + m * groups;
-      for (int64_t g = 0; g < groups; ++g) zsum += u[g] * xs[g];
-      y[m * ldy + o] = vsum(acc[m]) + zsum;
+      y[m * ldy + o] = vsum(acc[m]) + zero_term(u.data(), xsum + m * groups, groups);
     }
   }
 }

@@ -10,10 +10,6 @@ bool supports_all(const LowbitMatrix&) {
   return true;
 }
 
-inline int code_at(const LowbitMatrix& w, int64_t o, int64_t i) {
-  return lowbit_code_at(w, o, i);
-}
-
 void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
           int64_t ldy, int64_t o0, int64_t o1) {
   const int64_t groups = w.groups_per_row();
@@ -26,7 +22,7 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
         const float z = half_to_float(w.zero[o * groups + g]);
         float dot = 0;  // x·q over the group: the codes are small integers
         for (int64_t i = g * w.group; i < (g + 1) * w.group; ++i)
-          dot += xm[i] * static_cast<float>(code_at(w, o, i));
+          dot += xm[i] * static_cast<float>(lowbit_code_at(w, o, i));
         acc += static_cast<double>(s) * dot - static_cast<double>(s) * z * xsum[m * groups + g];
       }
       y[m * ldy + o] = static_cast<float>(acc);
@@ -42,7 +38,7 @@ void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64
       const float s = half_to_float(w.scale[o * groups + g]);
       const float z = half_to_float(w.zero[o * groups + g]);
       for (int64_t i = g * w.group; i < (g + 1) * w.group; ++i)
-        row[i] = (static_cast<float>(code_at(w, o, i)) - z) * s;
+        row[i] = (static_cast<float>(lowbit_code_at(w, o, i)) - z) * s;
     }
   }
 }

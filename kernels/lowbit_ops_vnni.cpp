@@ -3,6 +3,7 @@
 // vpdpbusd (64 multiply-adds). Scale and the activations' block scale are applied per block in
 // fp32; the zero-point is the usual rank-1 term on exact fp32 group sums of x. Weights are read
 // once per pass of up to kMaxGemvRows activation rows.
+#define HQQ_LOWBIT_NS avx512vnni
 #include <immintrin.h>
 
 #include <algorithm>
@@ -11,10 +12,14 @@
 
 #include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
+#include "kernels/lowbit_row.h"
 
 namespace hqq::kernels {
 
 namespace {
+
+using avx512vnni::row_meta;
+using avx512vnni::zero_term;
 
 bool supports(const LowbitMatrix& w) {
   return w.layout == LowbitLayout::Blocks64 && w.group % 4 == 0 &&
@@ -71,24 +76,6 @@ void quantize_x(const float* x, int64_t rows, int64_t in_padded, QuantizedX* out
         _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * k), _mm512_cvtsepi32_epi8(i32));
       }
     }
-}
-
-// Row o's scales (padded with zeros to whole blocks) and zero terms u = -zero·scale.
-void row_meta(const LowbitMatrix& w, int64_t o, float* s, float* u) {
-  const int64_t groups = w.groups_per_row();
-  const uint16_t* sp = w.scale + o * groups;
-  const uint16_t* zp = w.zero + o * groups;
-  int64_t g = 0;
-  for (; g + 16 <= groups; g += 16) {
-    const __m512 sv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sp + g)));
-    const __m512 zv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(zp + g)));
-    _mm512_storeu_ps(s + g, sv);
-    _mm512_storeu_ps(u + g, _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), zv), sv));
-  }
-  for (; g < groups; ++g) {
-    s[g] = _cvtsh_ss(sp[g]);
-    u[g] = -_cvtsh_ss(zp[g]) * s[g];
-  }
 }
 
 template <int NB, int M>
@@ -171,16 +158,8 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
     }
     for (int m = 0; m < M; ++m) {
       for (int k = 1; k < U; ++k) acc[m][0] = _mm512_add_ps(acc[m][0], acc[m][k]);
-      // The rank-1 zero term: Σ_g u[g] · xsum[m][g].
-      const float* xs = xsum + m * groups;
-      __m512 zv = _mm512_setzero_ps();
-      int64_t k2 = 0;
-      for (; k2 + 16 <= groups; k2 += 16)
-        zv = _mm512_fmadd_ps(_mm512_loadu_ps(&u[static_cast<size_t>(k2)]), _mm512_loadu_ps(xs + k2),
-                             zv);
-      float zsum = _mm512_reduce_add_ps(zv);
-      for (; k2 < groups; ++k2) zsum += u[static_cast<size_t>(k2)] * xs[k2];
-      y[m * ldy + o] = _mm512_reduce_add_ps(acc[m][0]) + zsum;
+      y[m * ldy + o] =
+          _mm512_reduce_add_ps(acc[m][0]) + zero_term(u.data(), xsum + m * groups, groups);
     }
   }
 }
