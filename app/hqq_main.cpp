@@ -4,10 +4,9 @@
 #include <cstdio>
 
 #include "app/cli/cli_common.h"
+#include "core/build_info.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "kernels/cpu_features.h"
-#include "kernels/lowbit_ops.h"
 
 int main(int argc, char** argv) {
   using namespace hqq;
@@ -24,10 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", g.adapter,
                  "LoRA adapter folder (PEFT format) for generate, chat and ppl");
   app.set_version_flag("--version", [] {
-    auto f = kernels::detect_cpu_features();
-    return std::string("hqq " HQQ_VERSION_STRING " (CPU kernels: ") +
-           kernels::best_kernel_family(f) + ", low-bit products " +
-           kernels::lowbit_ops_variants().back()->isa + ")";
+    return std::string("hqq " HQQ_VERSION_STRING " (CPU kernels: ") + kernel_summary() + ")";
   });
   cli::Action run;
   cli::add_info_command(app, g, &run);

@@ -13,10 +13,13 @@ std::string hqq_version() {
 std::string torch_version() {
   return TORCH_VERSION;
 }
+std::string kernel_summary() {
+  return kernels::best_kernel_family(kernels::detect_cpu_features()) + ", low-bit products " +
+         kernels::lowbit_ops_variants().back()->isa;
+}
+
 std::string cpu_summary() {
-  auto f = kernels::detect_cpu_features();
-  return kernels::best_kernel_family(f) + ", low-bit products " +
-         kernels::lowbit_ops_variants().back()->isa + " (" + kernels::describe(f) + ")";
+  return kernel_summary() + " (" + kernels::describe(kernels::detect_cpu_features()) + ")";
 }
 
 }  // namespace hqq

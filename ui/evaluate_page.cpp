@@ -136,8 +136,9 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
     EvalRecord r{o["when"].toString(), o["model"].toString(),  o["adapter"].toString(),
                  o["text"].toString(), o["ctx"].toInt(),       o["tokens"].toInteger(),
                  o["ppl"].toDouble(),  o["seconds"].toDouble()};
-    if (r.ppl > 0) add_record(r);
+    if (r.ppl > 0) append(r);
   }
+  redraw();  // once for the whole stored history
   refresh_models();
 }
 
@@ -196,28 +197,33 @@ void EvaluatePage::refresh_models() {
 }
 
 void EvaluatePage::add_record(const EvalRecord& r) {
-  history_.append(r);
-  while (history_.size() > kMaxHistory) history_.removeFirst();
-  table_->setRowCount(0);
-  for (const auto& x : history_) {
-    const int row = table_->rowCount();
-    table_->insertRow(row);
-    // Short names in the cells, full paths in the tooltips.
-    auto named = [](const QString& path) {
-      auto* it = cell(QFileInfo(path).fileName());
-      it->setToolTip(path);
-      return it;
-    };
-    table_->setItem(row, 0, cell(x.when));
-    table_->setItem(row, 1, named(x.model));
-    table_->setItem(row, 2, named(x.adapter));
-    table_->setItem(row, 3, cell(QString::number(x.ppl, 'f', 3)));
-    table_->setItem(row, 4, named(x.text));
-    table_->setItem(row, 5, cell(QString::number(x.ctx)));
-    table_->setItem(row, 6, cell(QString::number(x.seconds, 'f', 1)));
-  }
+  append(r);
   table_->scrollToBottom();
   redraw();
+}
+
+// One record into the history and its table row (the oldest goes beyond kMaxHistory).
+void EvaluatePage::append(const EvalRecord& x) {
+  history_.append(x);
+  if (history_.size() > kMaxHistory) {
+    history_.removeFirst();
+    table_->removeRow(0);
+  }
+  const int row = table_->rowCount();
+  table_->insertRow(row);
+  // Short names in the cells, full paths in the tooltips.
+  auto named = [](const QString& path) {
+    auto* it = cell(QFileInfo(path).fileName());
+    it->setToolTip(path);
+    return it;
+  };
+  table_->setItem(row, 0, cell(x.when));
+  table_->setItem(row, 1, named(x.model));
+  table_->setItem(row, 2, named(x.adapter));
+  table_->setItem(row, 3, cell(QString::number(x.ppl, 'f', 3)));
+  table_->setItem(row, 4, named(x.text));
+  table_->setItem(row, 5, cell(QString::number(x.ctx)));
+  table_->setItem(row, 6, cell(QString::number(x.seconds, 'f', 1)));
 }
 
 void EvaluatePage::redraw() {

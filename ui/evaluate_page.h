@@ -38,7 +38,6 @@ class EvaluatePage : public QWidget {
   int model_count() const;
   const QList<EvalRecord>& history() const { return history_; }
   QString status_text() const;
-  const Chart* chart() const { return chart_; }
   JobRunner* runner() const { return runner_; }
 
  public Q_SLOTS:
@@ -48,6 +47,7 @@ class EvaluatePage : public QWidget {
  private:
   void refresh_models();
   void add_record(const EvalRecord& r);
+  void append(const EvalRecord& r);
   void redraw();
   void save_history();
 

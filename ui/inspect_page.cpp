@@ -170,7 +170,6 @@ void InspectPage::select_layer(int index) {
                        .arg(r.rel_error, 0, 'f', 4)
                        .arg(r.seconds, 0, 'f', 2));
   draw_histograms();
-  Q_EMIT layer_selected(index);
 }
 
 void InspectPage::draw_histograms() {

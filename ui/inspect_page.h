@@ -34,9 +34,6 @@ class InspectPage : public QWidget {
   const Chart* histogram_chart() const { return histogram_; }
   const Chart* error_histogram_chart() const { return err_hist_; }
 
- Q_SIGNALS:
-  void layer_selected(int index);
-
  private:
   QCPBars* bars_for(const std::string& module);
   void draw_histograms();

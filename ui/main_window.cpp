@@ -99,7 +99,6 @@ MainWindow::MainWindow(QSettings& settings, QWidget* parent)
   connect(quantize_page_, &QuantizePage::quantization_started, inspect_page_, &InspectPage::clear);
   connect(quantize_page_, &QuantizePage::layer_done, inspect_page_, &InspectPage::add_report);
   connect(model_page_, &ModelPage::report_loaded, inspect_page_, &InspectPage::set_reports);
-  connect(workspace_, &Workspace::log, log_, &LogDock::append);
   for (JobRunner* r : {quantize_page_->runner(), finetune_page_->runner(), evaluate_page_->runner(),
                        chat_page_->runner()}) {
     connect(r, &JobRunner::log_line, log_, &LogDock::append);

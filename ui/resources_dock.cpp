@@ -32,7 +32,8 @@ ResourcesDock::ResourcesDock(QWidget* parent) : QDockWidget(tr("Resources"), par
   v->addWidget(label_);
   v->addWidget(chart_, 1);
   setWidget(w);
-  monitor_ = new EventLoopMonitor(10, this);
+  // 50 ms ticks: fine enough to show a freeze, few enough wake-ups to let an idle laptop sleep.
+  monitor_ = new EventLoopMonitor(50, this);
   start_ms_ = QDateTime::currentMSecsSinceEpoch();
   timer_.setInterval(500);
   connect(&timer_, &QTimer::timeout, this, &ResourcesDock::sample);

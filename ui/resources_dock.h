@@ -19,7 +19,6 @@ class ResourcesDock : public QDockWidget {
   void sample();  // one point now (also called by the timer)
   int samples() const;
   QString summary() const;
-  const EventLoopMonitor* monitor() const { return monitor_; }
 
  private:
   Chart* chart_;

@@ -28,7 +28,6 @@ void Workspace::add_quantized(const QString& dir) {
 }
 
 void Workspace::add_adapter(const QString& dir, const QString& base_dir) {
-  last_adapter_ = dir;
   ModelChoice c{tr("%1 + %2").arg(base_name(base_dir), base_name(dir)), base_dir, dir};
   extra_.removeAll(c);
   extra_.prepend(c);

@@ -30,7 +30,6 @@ class Workspace : public QObject {
   void add_quantized(const QString& dir);  // a folder made (or found) by the Quantize page
   void add_adapter(const QString& dir, const QString& base_dir);
   const QString& last_quantized() const { return last_quantized_; }
-  const QString& last_adapter() const { return last_adapter_; }
 
   // The opened model first, then quantized models and adapters, newest first; no duplicates.
   QList<ModelChoice> choices() const;
@@ -38,12 +37,11 @@ class Workspace : public QObject {
  Q_SIGNALS:
   void model_changed(const QString& dir);
   void choices_changed();
-  void log(const QString& line);  // for the log dock
 
  private:
   QString model_dir_;
   std::optional<ModelInfo> info_;
-  QString last_quantized_, last_adapter_;
+  QString last_quantized_;
   QList<ModelChoice> extra_;  // quantized models and adapters, newest first
 };
 

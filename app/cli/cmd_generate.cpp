@@ -1,7 +1,6 @@
 // hqq generate / hqq chat: text generation from a prompt, or an interactive terminal chat.
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <iostream>
 
 #include "app/cli/cli_common.h"

@@ -105,27 +105,25 @@ double weight_bytes(int64_t out, int64_t in, int bits) {
 }
 
 // Fused decode product: 1 row × [out, in] weights at `bits`, group 64.
-void BM_LowbitGemv(benchmark::State& state) {
+// One activation row through an HqqLinear: fused on the kernels' layout, or (fuse = false)
+// dequantizing the whole weight, then multiplying (what HqqLinear did before the kernels).
+void decode_product(benchmark::State& state, bool fuse) {
   set_compute_threads(0);
   const int64_t out = state.range(0), in = state.range(1);
   const int bits = static_cast<int>(state.range(2));
-  auto ls = layers(out, in, bits, true);
+  auto ls = layers(out, in, bits, fuse);
   at::Tensor x = at::randn({1, in}).to(at::kBFloat16);
   stream(state, ls.size(), weight_bytes(out, in, bits),
          [&](size_t i) { benchmark::DoNotOptimize(ls[i]->forward(x)); });
-  state.SetLabel(std::to_string(bits) + "-bit fused");
+  state.SetLabel(std::to_string(bits) + (fuse ? "-bit fused" : "-bit dequantize+matmul"));
 }
 
-// Dequantize the whole weight, then multiply (what HqqLinear did before the kernels).
+void BM_LowbitGemv(benchmark::State& state) {
+  decode_product(state, true);
+}
+
 void BM_DequantMatmul(benchmark::State& state) {
-  set_compute_threads(0);
-  const int64_t out = state.range(0), in = state.range(1);
-  const int bits = static_cast<int>(state.range(2));
-  auto ls = layers(out, in, bits, false);
-  at::Tensor x = at::randn({1, in}).to(at::kBFloat16);
-  stream(state, ls.size(), weight_bytes(out, in, bits),
-         [&](size_t i) { benchmark::DoNotOptimize(ls[i]->forward(x)); });
-  state.SetLabel(std::to_string(bits) + "-bit dequantize+matmul");
+  decode_product(state, false);
 }
 
 // libtorch bf16 dense product of 1 row (oneDNN).

@@ -158,6 +158,11 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
     if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl;
   }
   EXPECT_GT(quantized, original);  // 2 bits cost something on held-out text
+  {
+    MainWindow later(*settings);  // the history is there at the next start
+    ASSERT_EQ(later.evaluate_page()->history().size(), 3);
+    EXPECT_EQ(later.evaluate_page()->history()[0].ppl, ev->history()[0].ppl);
+  }
   screenshot_page(w, MainWindow::kEvaluate, "page_evaluate");
 
   // Chat: two models answer the same prompt, greedy, side by side.
@@ -183,7 +188,7 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   DemoWindow d;
   auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
-  q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept part is 2.1 MB in 16-bit
+  q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept fp32 part is 4.2 MB
   q->plan_for_budget();
   ASSERT_TRUE(wait_job(q->runner()));
   EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
