@@ -2,7 +2,6 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -10,7 +9,6 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QShortcut>
-#include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
 #include <QVBoxLayout>
@@ -18,6 +16,7 @@
 #include "core/chat_session.h"
 #include "core/lora.h"
 #include "core/model_loader.h"
+#include "ui/form_fields.h"
 #include "ui/job_runner.h"
 
 namespace hqq::ui {
@@ -97,24 +96,14 @@ ChatPage::ChatPage(Workspace& ws, QSettings& settings, QWidget* parent)
   compare_->setToolTip(tr("Both models answer each prompt, side by side"));
   system_ = new QLineEdit(opts);
   system_->setToolTip(tr("System message, when the chat template supports one"));
-  temperature_ = new QDoubleSpinBox(opts);
-  temperature_->setRange(0, 5);
-  temperature_->setSingleStep(0.1);
-  temperature_->setValue(settings_.value("chat/temperature", 0.7).toDouble());
-  temperature_->setToolTip(tr("0: always the most likely token (greedy); higher: more varied"));
-  top_p_ = new QDoubleSpinBox(opts);
-  top_p_->setRange(0.01, 1);
-  top_p_->setSingleStep(0.05);
-  top_p_->setValue(settings_.value("chat/top_p", 0.9).toDouble());
-  top_p_->setToolTip(tr("Sample among the most likely tokens holding this probability mass"));
-  top_k_ = new QSpinBox(opts);
-  top_k_->setRange(0, 100000);
-  top_k_->setValue(settings_.value("chat/top_k", 40).toInt());
-  top_k_->setToolTip(tr("Sample among the k most likely tokens (0: all)"));
-  max_tokens_ = new QSpinBox(opts);
-  max_tokens_->setRange(1, 32768);
-  max_tokens_->setValue(settings_.value("chat/max_tokens", 256).toInt());
-  max_tokens_->setToolTip(tr("Longest reply, in tokens"));
+  temperature_ = real_box(0, 5, settings_.value("chat/temperature", 0.7).toDouble(), 0.1, 2,
+                          tr("0: always the most likely token (greedy); higher: more varied"));
+  top_p_ = real_box(0.01, 1, settings_.value("chat/top_p", 0.9).toDouble(), 0.05, 2,
+                    tr("Sample among the most likely tokens holding this probability mass"));
+  top_k_ = spin_box(0, 100000, settings_.value("chat/top_k", 40).toInt(),
+                    tr("Sample among the k most likely tokens (0: all)"));
+  max_tokens_ = spin_box(1, 32768, settings_.value("chat/max_tokens", 256).toInt(),
+                         tr("Longest reply, in tokens"));
   seed_ = new QLineEdit(settings_.value("chat/seed", "0").toString(), opts);
   seed_->setToolTip(tr("Random seed: the same seed and settings give the same reply"));
   form->addRow(compare_);

@@ -2,7 +2,6 @@
 
 #include <QDateTime>
 #include <QDir>
-#include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -14,7 +13,6 @@
 #include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -24,6 +22,7 @@
 #include "core/model_loader.h"
 #include "core/perplexity.h"
 #include "ui/chart.h"
+#include "ui/form_fields.h"
 #include "ui/job_runner.h"
 #include "ui/resource_paths.h"
 #include "ui/workspace.h"
@@ -65,21 +64,12 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* form = new QFormLayout;
   text_ = new QLineEdit(left);
   text_->setToolTip(tr("Plain-text file to score (held-out text, not the training data)"));
-  auto* browse = new QPushButton("…", left);
-  auto* trow = new QHBoxLayout;
-  trow->addWidget(text_, 1);
-  trow->addWidget(browse);
-  ctx_ = new QSpinBox(left);
-  ctx_->setRange(2, 1 << 20);
-  ctx_->setValue(settings_.value("evaluate/ctx", 256).toInt());
-  ctx_->setToolTip(
-      tr("Window length: the text is cut into non-overlapping windows of this many "
-         "tokens, each scored on its own (the HQQ/GPTQ papers' method)"));
-  max_tokens_ = new QSpinBox(left);
-  max_tokens_->setRange(0, 100000000);
-  max_tokens_->setValue(settings_.value("evaluate/max_tokens", 16384).toInt());
-  max_tokens_->setToolTip(tr("Use only the first N tokens of the text (0: all)"));
-  form->addRow(tr("Text"), trow);
+  ctx_ = spin_box(2, 1 << 20, settings_.value("evaluate/ctx", 256).toInt(),
+                  tr("Window length: the text is cut into non-overlapping windows of this many "
+                     "tokens, each scored on its own (the HQQ/GPTQ papers' method)"));
+  max_tokens_ = spin_box(0, 100000000, settings_.value("evaluate/max_tokens", 16384).toInt(),
+                         tr("Use only the first N tokens of the text (0: all)"));
+  form->addRow(tr("Text"), path_row(text_, false, left));
   form->addRow(tr("Context"), ctx_);
   form->addRow(tr("Max tokens"), max_tokens_);
   lv->addLayout(form);
@@ -117,10 +107,6 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
   text_->setText(
       settings_.value("evaluate/text", samples.isEmpty() ? QString() : samples + "/eval.txt")
           .toString());
-  connect(browse, &QPushButton::clicked, this, [this] {
-    QString f = QFileDialog::getOpenFileName(this, tr("Text to score"), text_->text());
-    if (!f.isEmpty()) text_->setText(f);
-  });
   connect(start_, &QPushButton::clicked, this, &EvaluatePage::start);
   connect(cancel_, &QPushButton::clicked, runner_, &JobRunner::cancel);
   connect(clear, &QPushButton::clicked, this, &EvaluatePage::clear_history);

@@ -2,8 +2,6 @@
 
 #include <QComboBox>
 #include <QDir>
-#include <QDoubleSpinBox>
-#include <QFileDialog>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -11,12 +9,12 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
 
 #include "core/finetune_job.h"
 #include "ui/chart.h"
+#include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"
 #include "ui/resource_paths.h"
@@ -31,30 +29,6 @@ QString eta_text(double s) {
   return QObject::tr("%1 h").arg(s / 3600, 0, 'f', 1);
 }
 
-// A line edit with a browse button; `dir` picks folders, otherwise files.
-QWidget* path_row(QLineEdit* edit, bool dir, QWidget* parent) {
-  auto* w = new QWidget(parent);
-  auto* l = new QHBoxLayout(w);
-  l->setContentsMargins(0, 0, 0, 0);
-  auto* b = new QPushButton("…", w);
-  b->setToolTip(dir ? QObject::tr("Choose a folder") : QObject::tr("Choose a file"));
-  l->addWidget(edit, 1);
-  l->addWidget(b);
-  QObject::connect(b, &QPushButton::clicked, w, [edit, dir, w] {
-    QString p = dir ? QFileDialog::getExistingDirectory(w, QString(), edit->text())
-                    : QFileDialog::getOpenFileName(w, QString(), edit->text());
-    if (!p.isEmpty()) edit->setText(p);
-  });
-  return w;
-}
-
-QSpinBox* spin(int lo, int hi, int value, const QString& tip) {
-  auto* s = new QSpinBox;
-  s->setRange(lo, hi);
-  s->setValue(value);
-  s->setToolTip(tip);
-  return s;
-}
 }  // namespace
 
 FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
@@ -92,32 +66,22 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
 
   auto* hp = new QGroupBox(tr("LoRA and training"), left);
   auto* hf = new QFormLayout(hp);
-  rank_ = spin(1, 1024, 16, tips::lora_rank());
-  alpha_ = new QDoubleSpinBox(hp);
-  alpha_->setRange(0.1, 4096);
-  alpha_->setValue(16);
-  alpha_->setToolTip(tips::lora_alpha());
-  dropout_ = new QDoubleSpinBox(hp);
-  dropout_->setRange(0, 0.9);
-  dropout_->setSingleStep(0.05);
-  dropout_->setToolTip(tr("Dropout on the adapter's input during training"));
+  rank_ = spin_box(1, 1024, 16, tips::lora_rank());
+  alpha_ = real_box(0.1, 4096, 16, 1, 2, tips::lora_alpha());
+  dropout_ = real_box(0, 0.9, 0, 0.05, 2, tr("Dropout on the adapter's input during training"));
   targets_ = new QComboBox(hp);
   targets_->addItems({tr("all projections"), tr("attention only"), tr("MLP only")});
   targets_->setToolTip(tr("Which projections get an adapter"));
-  lr_ = new QDoubleSpinBox(hp);
-  lr_->setDecimals(6);
-  lr_->setRange(1e-6, 1);
-  lr_->setSingleStep(1e-4);
-  lr_->setValue(1e-3);
-  lr_->setToolTip(tr("Peak learning rate (AdamW)"));
+  lr_ = real_box(1e-6, 1, 1e-3, 1e-4, 6, tr("Peak learning rate (AdamW)"));
   schedule_ = new QComboBox(hp);
   schedule_->addItems({"cosine", "linear", "constant"});
   schedule_->setToolTip(tr("How the learning rate decays after warm-up"));
-  steps_ = spin(1, 1000000, 200, tr("Optimizer steps"));
-  warmup_ = spin(0, 100000, 20, tr("Steps of linear learning-rate warm-up"));
-  batch_ = spin(1, 1024, 8, tr("Sequences per step"));
-  seq_len_ = spin(8, 32768, 128, tr("Tokens per training sequence"));
-  eval_every_ = spin(0, 100000, 20, tr("Evaluate held-out perplexity every N steps (0: never)"));
+  steps_ = spin_box(1, 1000000, 200, tr("Optimizer steps"));
+  warmup_ = spin_box(0, 100000, 20, tr("Steps of linear learning-rate warm-up"));
+  batch_ = spin_box(1, 1024, 8, tr("Sequences per step"));
+  seq_len_ = spin_box(8, 32768, 128, tr("Tokens per training sequence"));
+  eval_every_ =
+      spin_box(0, 100000, 20, tr("Evaluate held-out perplexity every N steps (0: never)"));
   hf->addRow(tr("Rank"), rank_);
   hf->addRow(tr("Alpha"), alpha_);
   hf->addRow(tr("Dropout"), dropout_);

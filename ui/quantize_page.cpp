@@ -24,6 +24,7 @@
 #include "core/quant_preset.h"
 #include "core/quantize_model.h"
 #include "core/safetensors_writer.h"
+#include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"
 #include "ui/model_card_widget.h"
@@ -70,9 +71,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   optimizer_ = new QComboBox(settings_box);
   optimizer_->addItems({"improved", "reference", "off"});
   optimizer_->setToolTip(tips::optimizer());
-  iters_ = new QSpinBox(settings_box);
-  iters_->setRange(1, 200);
-  iters_->setToolTip(tips::iterations());
+  iters_ = spin_box(1, 200, 20, tips::iterations());
   round_zero_ = new QCheckBox(tr("Round zero-point"), settings_box);
   round_zero_->setToolTip(tips::round_zero());
   form->addRow(tr("Preset"), preset_);
@@ -89,11 +88,8 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   editor_ = new PlanEditor(plan_box);
   pv->addWidget(editor_);
   auto* budget_row = new QHBoxLayout;
-  budget_ = new QDoubleSpinBox(plan_box);
-  budget_->setRange(0.001, 1000);
-  budget_->setDecimals(4);
+  budget_ = real_box(0.001, 1000, 4, 0.5, 4, tips::budget());
   budget_->setSuffix(" GB");
-  budget_->setToolTip(tips::budget());
   plan_button_ = new QPushButton(tr("Plan for budget"), plan_box);
   plan_button_->setToolTip(tips::budget());
   budget_row->addWidget(new QLabel(tr("Memory budget"), plan_box));
