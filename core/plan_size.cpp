@@ -1,21 +1,25 @@
 #include "core/plan_size.h"
 
+#include "core/quantize_model.h"
+
 namespace hqq {
 
 std::vector<ModuleShape> projection_shapes(const ModelConfig& c) {
-  std::vector<ModuleShape> out;
+  // The names come from the quantizer's own list (decoder_projections), the shapes from config.
   const int64_t h = c.hidden_size, f = c.intermediate_size;
-  const std::pair<const char*, std::pair<int64_t, int64_t>> kProj[] = {
-      {"self_attn.q_proj", {c.q_dim(), h}},
-      {"self_attn.k_proj", {c.kv_dim(), h}},
-      {"self_attn.v_proj", {c.kv_dim(), h}},
-      {"self_attn.o_proj", {h, c.q_dim()}},
-      {"mlp.gate_proj", {f, h}},
-      {"mlp.up_proj", {f, h}},
-      {"mlp.down_proj", {h, f}}};
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-    for (const auto& [p, shape] : kProj)
-      out.push_back({"model.layers." + std::to_string(l) + "." + p, shape.first, shape.second});
+  auto shape = [&](const std::string& name) -> std::pair<int64_t, int64_t> {
+    auto is = [&](const char* proj) { return name.ends_with(proj); };
+    if (is("q_proj")) return {c.q_dim(), h};
+    if (is("k_proj") || is("v_proj")) return {c.kv_dim(), h};
+    if (is("o_proj")) return {h, c.q_dim()};
+    if (is("down_proj")) return {h, f};
+    return {f, h};  // gate_proj, up_proj
+  };
+  std::vector<ModuleShape> out;
+  for (const std::string& name : decoder_projections(c.num_hidden_layers)) {
+    const auto [rows, cols] = shape(name);
+    out.push_back({name, rows, cols});
+  }
   return out;
 }
 

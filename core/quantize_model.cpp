@@ -68,7 +68,8 @@ void histograms(const at::Tensor& w, const at::Tensor& w_hat, LayerReport* r) {
 
 std::vector<double> median_group_levels(const QuantizedTensor& q) {
   at::Tensor s = q.scale.to(at::kDouble).flatten(), z = q.zero.to(at::kDouble).flatten();
-  const int64_t g = std::get<1>(s.sort()).select(0, s.numel() / 2).item<int64_t>();
+  // The group at the median scale: a selection, no full sort of every group's scale.
+  const int64_t g = std::get<1>(at::kthvalue(s, s.numel() / 2 + 1)).item<int64_t>();
   const double sg = s[g].item<double>(), zg = z[g].item<double>();
   std::vector<double> levels;
   for (int k = 0; k < (1 << q.nbits); ++k) levels.push_back((k - zg) * sg);
