@@ -271,6 +271,7 @@ void FinetunePage::start() {
   ppl_->data()->clear();
   chart_->request_replot();
   ema_ = 0;
+  loss_range_ = ppl_range_ = Range{};
   progress_->setRange(0, steps_->value());
   progress_->setValue(0);
   status_->setText(tr("Loading the model and the data…"));
@@ -314,12 +315,12 @@ void FinetunePage::on_event(const TrainEvent& e) {
   smooth_->addData(static_cast<double>(e.step), smooth);
   if (e.eval_ppl) ppl_->addData(static_cast<double>(e.step), *e.eval_ppl);
   chart_->xAxis->setRange(0, static_cast<double>(e.steps));
-  bool found = false;
-  QCPRange r = raw_->data()->valueRange(found);
-  if (found) chart_->yAxis->setRange(std::max(0.0, r.lower * 0.95), r.upper * 1.05);
-  if (ppl_->data()->size() > 0) {
-    QCPRange p = ppl_->data()->valueRange(found);
-    if (found) chart_->yAxis2->setRange(p.lower * 0.9, p.upper * 1.1);
+  // Ranges grow with each point (a scan of every point per step would be quadratic in a run).
+  loss_range_.expand(e.loss);
+  chart_->yAxis->setRange(std::max(0.0, loss_range_.lower * 0.95), loss_range_.upper * 1.05);
+  if (e.eval_ppl) {
+    ppl_range_.expand(*e.eval_ppl);
+    chart_->yAxis2->setRange(ppl_range_.lower * 0.9, ppl_range_.upper * 1.1);
   }
   chart_->request_replot();
   progress_->setValue(static_cast<int>(e.step));

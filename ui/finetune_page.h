@@ -4,6 +4,7 @@
 // ETA. The job is core's run_finetune, the same as `hqq finetune`.
 #include <QSettings>
 #include <QWidget>
+#include <algorithm>
 
 namespace hqq {
 struct TrainEvent;
@@ -68,6 +69,11 @@ class FinetunePage : public QWidget {
   Chart* chart_;
   QCPGraph *raw_ = nullptr, *smooth_ = nullptr, *ppl_ = nullptr;
   double ema_ = 0;
+  struct Range {
+    double lower = 1e300, upper = -1e300;
+    void expand(double v) { lower = std::min(lower, v), upper = std::max(upper, v); }
+  };
+  Range loss_range_, ppl_range_;
   QString followed_;  // the quantized model last offered by the workspace
 };
 
