@@ -9,6 +9,7 @@
 #include "core/quantize_model.h"
 #include "core/safetensors_header.h"
 #include "tests/test_support.h"
+#include "tests/unit/quantize_support.h"
 
 namespace hqq {
 namespace {
@@ -152,11 +153,7 @@ namespace {
 
 TEST(Lora, MergedExportMatchesAdapterOnTheQuantizedModel) {
   test::TempDir tmp;
-  QuantizeOptions qo;
-  qo.source = fixture();
-  qo.output = tmp / "q";
-  qo.plan = plan_from_preset("4bit-g64");
-  quantize_checkpoint(qo);
+  test::quantize_to(fixture(), tmp / "q", "4bit-g64");
   LoadedModel a = load_model(tmp / "q", "float32");
   LoraConfig cfg;
   cfg.r = 4;

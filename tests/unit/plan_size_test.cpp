@@ -10,6 +10,7 @@
 #include "core/quant_preset.h"
 #include "core/quantize_model.h"
 #include "tests/test_support.h"
+#include "tests/unit/quantize_support.h"
 
 namespace hqq {
 namespace {
@@ -51,13 +52,10 @@ TEST(PlanSize, PredictsWhatQuantizationWrites) {
   ModelInfo info = inspect_model(source());
   for (const char* preset : {"4bit-g64", "2bit-g16", "3bit-g64"}) {
     test::TempDir tmp;
-    QuantizeOptions o;
-    o.source = source();
-    o.output = tmp / "q";
-    o.plan = plan_from_preset(preset);
-    o.plan.overrides.push_back({"layers.1.mlp", {}, {}, {}, true});  // kept as stored
-    const QuantizeSummary s = quantize_checkpoint(o);
-    const PlanSize predicted = plan_size(info, o.plan);
+    QuantPlan plan = plan_from_preset(preset);
+    plan.overrides.push_back({"layers.1.mlp", {}, {}, {}, true});  // kept as stored
+    const QuantizeSummary s = test::quantize_to(source(), tmp / "q", plan);
+    const PlanSize predicted = plan_size(info, plan);
     // The file also holds a few small per-layer meta tensors (shape, nbits...): within 1 %.
     EXPECT_NEAR(predicted.total_bytes, double(s.output_bytes), 0.01 * double(s.output_bytes))
         << preset;
@@ -66,22 +64,14 @@ TEST(PlanSize, PredictsWhatQuantizationWrites) {
   // The model card's estimate per preset is the same prediction.
   for (const auto& e : info.estimates) {
     test::TempDir tmp;
-    QuantizeOptions o;
-    o.source = source();
-    o.output = tmp / "q";
-    o.plan = plan_from_preset(e.preset);
-    const QuantizeSummary s = quantize_checkpoint(o);
+    const QuantizeSummary s = test::quantize_to(source(), tmp / "q", e.preset);
     EXPECT_NEAR(double(e.bytes), double(s.output_bytes), 0.01 * double(s.output_bytes)) << e.preset;
   }
 }
 
 TEST(LayerReport, LevelsAndErrorHistogramDescribeTheLayer) {
   test::TempDir tmp;
-  QuantizeOptions o;
-  o.source = source();
-  o.output = tmp / "q";
-  o.plan = plan_from_preset("2bit-g32");
-  QuantizeSummary s = quantize_checkpoint(o);
+  QuantizeSummary s = test::quantize_to(source(), tmp / "q", "2bit-g32");
   for (const auto& r : s.layers) {
     ASSERT_EQ(r.levels.size(), 4u) << r.name;  // 2 bits: four levels, increasing
     for (size_t i = 1; i < r.levels.size(); ++i) EXPECT_GT(r.levels[i], r.levels[i - 1]);

@@ -9,6 +9,7 @@
 #include "core/perplexity.h"
 #include "core/quantize_model.h"
 #include "tests/test_support.h"
+#include "tests/unit/quantize_support.h"
 
 namespace hqq {
 namespace {
@@ -230,11 +231,7 @@ TEST(QuantizeModel, BadPlansFailBeforeWritingAnything) {
 
 TEST(QuantizeModel, ExportDequantizedLoadsAsAPlainCheckpoint) {
   TempDir tmp;
-  QuantizeOptions o;
-  o.source = source();
-  o.output = tmp / "q";
-  o.plan = plan_from_preset("2bit-g32");
-  quantize_checkpoint(o);
+  test::quantize_to(source(), tmp / "q", "2bit-g32");
   export_dequantized(tmp / "q", tmp / "plain", false);
   Checkpoint q = Checkpoint::open(tmp / "q"), plain = Checkpoint::open(tmp / "plain");
   auto layer = load_hqq_linear(q, "model.layers.1.mlp.gate_proj", 160, 64, false, at::kBFloat16);

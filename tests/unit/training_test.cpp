@@ -8,6 +8,7 @@
 #include "core/trainer.h"
 #include "core/training_data.h"
 #include "tests/test_support.h"
+#include "tests/unit/quantize_support.h"
 
 namespace hqq {
 namespace {
@@ -108,11 +109,7 @@ TEST(Trainer, ResumeContinuesExactly) {
 
 TEST(Trainer, LoraOnAQuantizedModelTrainsOnlyTheAdapter) {
   test::TempDir tmp;
-  QuantizeOptions qo;
-  qo.source = fixture();
-  qo.output = tmp / "q";
-  qo.plan = plan_from_preset("2bit-g32");
-  quantize_checkpoint(qo);
+  test::quantize_to(fixture(), tmp / "q", "2bit-g32");
   LoadedModel m = load_model(tmp / "q", "float32");
   test::write_file(tmp / "train.txt", corpus_text(20000));
   TokenWindows data = load_training_data({tmp / "train.txt"}, *m.tokenizer, 32);
