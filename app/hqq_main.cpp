@@ -4,9 +4,9 @@
 #include <cstdio>
 
 #include "app/cli/cli_common.h"
-#include "core/build_info.h"
-#include "core/error.h"
-#include "core/threads.h"
+#include "core/base/build_info.h"
+#include "core/base/error.h"
+#include "core/base/threads.h"
 
 int main(int argc, char** argv) {
   using namespace hqq;

@@ -4,8 +4,8 @@
 #include <QSettings>
 #include <cstdio>
 
-#include "core/build_info.h"
-#include "core/threads.h"
+#include "core/base/build_info.h"
+#include "core/base/threads.h"
 #include "ui/main_window.h"
 #include "ui/model_page.h"
 #include "ui/resource_paths.h"

@@ -15,9 +15,9 @@
 #include <QTextBrowser>
 #include <QVBoxLayout>
 
-#include "core/chat_session.h"
-#include "core/lora.h"
-#include "core/model_loader.h"
+#include "core/generate/chat_session.h"
+#include "core/model/lora.h"
+#include "core/load/model_loader.h"
 #include "ui/form_fields.h"
 #include "ui/job_runner.h"
 

@@ -18,10 +18,10 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "core/json_file.h"
-#include "core/lora.h"
-#include "core/model_loader.h"
-#include "core/perplexity.h"
+#include "core/base/json_file.h"
+#include "core/model/lora.h"
+#include "core/load/model_loader.h"
+#include "core/generate/perplexity.h"
 #include "ui/chart.h"
 #include "ui/form_fields.h"
 #include "ui/job_runner.h"

@@ -14,7 +14,7 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
-#include "core/finetune_job.h"
+#include "core/train/finetune_job.h"
 #include "ui/chart.h"
 #include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"

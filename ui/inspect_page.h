@@ -6,7 +6,7 @@
 #include <QWidget>
 #include <vector>
 
-#include "core/layer_report.h"
+#include "core/quant/layer_report.h"
 
 class QComboBox;
 class QLabel;

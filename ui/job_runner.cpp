@@ -2,7 +2,7 @@
 
 #include <QtConcurrent/QtConcurrentRun>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace hqq::ui {
 

@@ -11,7 +11,7 @@
 #include <functional>
 #include <mutex>
 
-#include "core/progress.h"
+#include "core/base/progress.h"
 
 namespace hqq::ui {
 

@@ -15,7 +15,7 @@
 
 #include <qcustomplot.h>
 
-#include "core/build_info.h"
+#include "core/base/build_info.h"
 #include "ui/chat_page.h"
 #include "ui/evaluate_page.h"
 #include "ui/finetune_page.h"

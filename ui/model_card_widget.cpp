@@ -6,7 +6,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "core/model_info.h"
+#include "core/model/model_info.h"
 
 namespace hqq::ui {
 

@@ -13,7 +13,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
-#include "core/model_info.h"
+#include "core/quant/model_card.h"
 #include "ui/model_card_widget.h"
 #include "ui/recent_models.h"
 #include "ui/workspace.h"
@@ -96,7 +96,7 @@ void ModelPage::open_model(const QString& dir) {
   watcher_.setFuture(QtConcurrent::run([dir]() {
     auto r = std::make_shared<Result>();
     try {
-      r->info = inspect_model(dir.toStdString());
+      r->info = describe_model(dir.toStdString());
       try {  // a damaged report must not keep the model from opening
         if (!r->info->quantization.empty()) r->reports = read_layer_reports(dir.toStdString());
       } catch (const std::exception& e) {

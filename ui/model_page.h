@@ -10,7 +10,7 @@ class QLabel;
 class QListWidget;
 class QPushButton;
 
-#include "core/layer_report.h"
+#include "core/quant/layer_report.h"
 
 namespace hqq {
 struct ModelInfo;

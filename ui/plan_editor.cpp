@@ -8,7 +8,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "core/quant_plan.h"
+#include "core/quant/quant_plan.h"
 #include "ui/hqq_tooltips.h"
 
 namespace hqq::ui {

@@ -18,12 +18,12 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "core/budget_planner.h"
-#include "core/json_file.h"
-#include "core/plan_size.h"
-#include "core/quant_preset.h"
-#include "core/quantize_model.h"
-#include "core/safetensors_writer.h"
+#include "core/quant/budget_planner.h"
+#include "core/base/json_file.h"
+#include "core/quant/plan_size.h"
+#include "core/quant/quant_preset.h"
+#include "core/quant/quantize_model.h"
+#include "core/base/atomic_file.h"
 #include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"

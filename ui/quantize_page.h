@@ -5,7 +5,7 @@
 #include <QSettings>
 #include <QWidget>
 
-#include "core/layer_report.h"
+#include "core/quant/layer_report.h"
 
 namespace hqq {
 struct QuantPlan;

@@ -4,8 +4,8 @@
 #include <QLabel>
 #include <QVBoxLayout>
 
-#include "core/device_memory.h"
-#include "core/memory_stats.h"
+#include "core/base/device_memory.h"
+#include "core/base/memory_stats.h"
 #include "ui/chart.h"
 #include "ui/event_loop_monitor.h"
 #include "ui/model_card_widget.h"

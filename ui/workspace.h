@@ -6,7 +6,7 @@
 #include <QStringList>
 #include <optional>
 
-#include "core/model_info.h"
+#include "core/model/model_info.h"
 
 namespace hqq::ui {
 

@@ -1,6 +1,6 @@
 #include "app/cli/cli_common.h"
 
-#include "core/lora.h"
+#include "core/model/lora.h"
 
 #include <unistd.h>
 

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "core/model_loader.h"
-#include "core/progress.h"
+#include "core/load/model_loader.h"
+#include "core/base/progress.h"
 
 namespace hqq::cli {
 

@@ -3,9 +3,9 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/training_options.h"
-#include "core/error.h"
-#include "core/finetune_job.h"
-#include "core/json_file.h"
+#include "core/base/error.h"
+#include "core/train/finetune_job.h"
+#include "core/base/json_file.h"
 
 namespace hqq::cli {
 

@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "app/cli/cli_common.h"
-#include "core/chat_session.h"
-#include "core/generate.h"
-#include "core/model_loader.h"
+#include "core/generate/chat_session.h"
+#include "core/generate/generate.h"
+#include "core/load/model_loader.h"
 
 namespace hqq::cli {
 

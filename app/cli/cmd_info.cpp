@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "core/model_info.h"
+#include "core/quant/model_card.h"
 
 namespace hqq::cli {
 
@@ -28,7 +28,7 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("model", *dir, "Model folder (config.json + safetensors)")->required();
   cmd->callback([&g, dir, run] {
     *run = [&g, dir] {
-      ModelInfo info = inspect_model(*dir);
+      ModelInfo info = describe_model(*dir);
       if (g.json) {
         print_json(to_json(info));
         return 0;

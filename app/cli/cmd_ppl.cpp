@@ -2,9 +2,9 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "core/json_file.h"
-#include "core/model_loader.h"
-#include "core/perplexity.h"
+#include "core/base/json_file.h"
+#include "core/load/model_loader.h"
+#include "core/generate/perplexity.h"
 
 namespace hqq::cli {
 

@@ -2,11 +2,11 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "core/budget_planner.h"
-#include "core/error.h"
-#include "core/json_file.h"
-#include "core/quantize_model.h"
-#include "core/safetensors_writer.h"
+#include "core/quant/budget_planner.h"
+#include "core/base/error.h"
+#include "core/base/json_file.h"
+#include "core/quant/quantize_model.h"
+#include "core/base/atomic_file.h"
 
 namespace hqq::cli {
 

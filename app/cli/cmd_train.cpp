@@ -6,12 +6,12 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/training_options.h"
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/json_file.h"
-#include "core/model_loader.h"
-#include "core/output_folder.h"
-#include "core/trainer.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/base/json_file.h"
+#include "core/load/model_loader.h"
+#include "core/io/output_folder.h"
+#include "core/train/trainer.h"
 
 namespace hqq::cli {
 

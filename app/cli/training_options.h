@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "app/cli/cli_common.h"
-#include "core/trainer.h"
+#include "core/train/trainer.h"
 
 namespace hqq::cli {
 

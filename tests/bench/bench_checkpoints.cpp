@@ -7,7 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "core/safetensors_writer.h"
+#include "core/io/safetensors_writer.h"
 
 namespace hqq::bench {
 

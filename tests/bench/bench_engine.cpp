@@ -6,13 +6,13 @@
 #include <map>
 #include <memory>
 
-#include "core/checkpoint.h"
-#include "core/llama_model.h"
-#include "core/model_info.h"
-#include "core/model_loader.h"
-#include "core/quant_plan.h"
-#include "core/quantize_model.h"
-#include "core/threads.h"
+#include "core/io/checkpoint.h"
+#include "core/model/llama_model.h"
+#include "core/quant/model_card.h"
+#include "core/load/model_loader.h"
+#include "core/quant/quant_plan.h"
+#include "core/quant/quantize_model.h"
+#include "core/base/threads.h"
 #include "tests/bench/bench_checkpoints.h"
 #include "tests/test_support.h"
 
@@ -150,7 +150,7 @@ void BM_InfoOn7BCheckpoint(benchmark::State& state) {
   bench::write_sparse_checkpoint(dir.path(), s, 3);
   uint64_t bytes = 0;
   for (const auto& e : fs::directory_iterator(dir.path())) bytes += e.file_size();
-  for (auto _ : state) benchmark::DoNotOptimize(inspect_model(dir.path()));
+  for (auto _ : state) benchmark::DoNotOptimize(describe_model(dir.path()));
   state.counters["checkpoint_GB"] = double(bytes) / 1e9;
 }
 BENCHMARK(BM_InfoOn7BCheckpoint)->Unit(benchmark::kMillisecond);

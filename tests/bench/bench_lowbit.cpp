@@ -15,9 +15,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/hqq_linear.h"
-#include "core/hqq_quantizer.h"
-#include "core/threads.h"
+#include "core/quant/hqq_linear.h"
+#include "core/quant/hqq_quantizer.h"
+#include "core/base/threads.h"
 
 namespace {
 

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <map>
 
-#include "core/hqq_quantizer.h"
-#include "core/quantize_model.h"
-#include "core/threads.h"
+#include "core/quant/hqq_quantizer.h"
+#include "core/quant/quantize_model.h"
+#include "core/base/threads.h"
 #include "tests/bench/bench_checkpoints.h"
 #include "tests/test_support.h"
 

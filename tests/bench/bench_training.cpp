@@ -6,14 +6,14 @@
 
 #include <fstream>
 
-#include "core/checkpoint.h"
-#include "core/hqq_linear.h"
-#include "core/lora.h"
-#include "core/memory_stats.h"
-#include "core/model_loader.h"
-#include "core/quantize_model.h"
-#include "core/threads.h"
-#include "core/trainer.h"
+#include "core/io/checkpoint.h"
+#include "core/quant/hqq_linear.h"
+#include "core/model/lora.h"
+#include "core/base/memory_stats.h"
+#include "core/load/model_loader.h"
+#include "core/quant/quantize_model.h"
+#include "core/base/threads.h"
+#include "core/train/trainer.h"
 #include "tests/bench/bench_checkpoints.h"
 #include "tests/test_support.h"
 

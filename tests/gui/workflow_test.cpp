@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "core/quant_plan.h"
+#include "core/quant/quant_plan.h"
 #include "tests/gui/gui_support.h"
 #include "ui/chart.h"
 #include "ui/chat_page.h"

@@ -2,9 +2,9 @@
 
 #include <random>
 
-#include "core/budget_planner.h"
-#include "core/checkpoint.h"
-#include "core/error.h"
+#include "core/quant/budget_planner.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
 #include "tests/test_support.h"
 
 namespace hqq {

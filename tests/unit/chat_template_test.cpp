@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "core/chat_template.h"
+#include "core/text/chat_template.h"
 
 namespace hqq {
 namespace {

@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/generate.h"
-#include "core/llama_model.h"
-#include "core/perplexity.h"
-#include "core/sampler.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/generate/generate.h"
+#include "core/model/llama_model.h"
+#include "core/generate/perplexity.h"
+#include "core/generate/sampler.h"
 #include "tests/test_support.h"
 
 namespace hqq {

@@ -2,8 +2,8 @@
 // prefill rows, bf16 compute, gradients, and the layers that cannot use the kernels.
 #include <gtest/gtest.h>
 
-#include "core/hqq_linear.h"
-#include "core/hqq_quantizer.h"
+#include "core/quant/hqq_linear.h"
+#include "core/quant/hqq_quantizer.h"
 
 namespace hqq {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "core/error.h"
-#include "core/hqq_packing.h"
-#include "core/hqq_quantizer.h"
+#include "core/base/error.h"
+#include "core/quant/hqq_packing.h"
+#include "core/quant/hqq_quantizer.h"
 
 namespace hqq {
 namespace {

@@ -1,13 +1,13 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function.h>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/hqq_linear.h"
-#include "core/lora.h"
-#include "core/model_loader.h"
-#include "core/quantize_model.h"
-#include "core/safetensors_header.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/quant/hqq_linear.h"
+#include "core/model/lora.h"
+#include "core/load/model_loader.h"
+#include "core/quant/quantize_model.h"
+#include "core/io/safetensors_header.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 

@@ -2,11 +2,11 @@
 
 #include <fstream>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/model_config.h"
-#include "core/safetensors_file.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_config.h"
+#include "core/io/safetensors_file.h"
 #include "tests/test_support.h"
 
 namespace hqq {

@@ -3,12 +3,12 @@
 
 #include <cmath>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/model_info.h"
-#include "core/plan_size.h"
-#include "core/quant_preset.h"
-#include "core/quantize_model.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/model/model_info.h"
+#include "core/quant/plan_size.h"
+#include "core/quant/quant_preset.h"
+#include "core/quant/quantize_model.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 

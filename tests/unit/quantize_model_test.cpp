@@ -2,12 +2,12 @@
 
 #include <set>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/hqq_linear.h"
-#include "core/model_loader.h"
-#include "core/perplexity.h"
-#include "core/quantize_model.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/quant/hqq_linear.h"
+#include "core/load/model_loader.h"
+#include "core/generate/perplexity.h"
+#include "core/quant/quantize_model.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 

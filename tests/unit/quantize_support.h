@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <string>
 
-#include "core/quant_plan.h"
-#include "core/quantize_model.h"
+#include "core/quant/quant_plan.h"
+#include "core/quant/quantize_model.h"
 
 namespace hqq::test {
 

@@ -2,10 +2,10 @@
 
 #include <cstring>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/safetensors_file.h"
-#include "core/safetensors_writer.h"
+#include "core/io/checkpoint.h"
+#include "core/base/error.h"
+#include "core/io/safetensors_file.h"
+#include "core/io/safetensors_writer.h"
 #include "tests/test_support.h"
 
 namespace hqq {

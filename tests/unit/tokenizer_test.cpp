@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/base/error.h"
+#include "core/text/tokenizer.h"
 #include "tests/test_support.h"
 
 namespace hqq {

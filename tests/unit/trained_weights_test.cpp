@@ -3,9 +3,9 @@
 // min/max rounding, and the improved solver beats the reference.
 #include <gtest/gtest.h>
 
-#include "core/checkpoint.h"
-#include "core/hqq_quantizer.h"
-#include "core/quantize_model.h"
+#include "core/io/checkpoint.h"
+#include "core/quant/hqq_quantizer.h"
+#include "core/quant/quantize_model.h"
 #include "tests/test_support.h"
 
 namespace hqq {

@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
-#include "core/error.h"
-#include "core/hqq_linear.h"
-#include "core/lora.h"
-#include "core/model_loader.h"
-#include "core/quantize_model.h"
-#include "core/trainer.h"
-#include "core/training_data.h"
+#include "core/base/error.h"
+#include "core/quant/hqq_linear.h"
+#include "core/model/lora.h"
+#include "core/load/model_loader.h"
+#include "core/quant/quantize_model.h"
+#include "core/train/trainer.h"
+#include "core/train/training_data.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 

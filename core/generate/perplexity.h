@@ -1,0 +1,45 @@
+#pragma once
+// Perplexity of a model on a token stream, the way the HQQ/GPTQ papers report it, or the way
+// llama.cpp's perplexity tool does (so figures can be compared with either).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model/llama_model.h"
+#include "core/base/progress.h"
+
+namespace hqq {
+
+enum class PplMethod {
+  // Non-overlapping windows of ctx tokens, trailing partial window dropped; every token of a
+  // window but the first is predicted (ctx - 1 per window).
+  Standard,
+  // llama.cpp: each window's first token is replaced by BOS and only its second half is scored.
+  LlamaCpp,
+};
+
+struct PerplexityOptions {
+  int64_t ctx = 2048;
+  PplMethod method = PplMethod::Standard;
+  int64_t batch = 1;              // windows evaluated together
+  std::optional<int64_t> bos_id;  // for LlamaCpp
+};
+
+struct PerplexityResult {
+  double ppl = 0;
+  double mean_nll = 0;
+  int64_t tokens_scored = 0;
+  int64_t windows = 0;
+  int64_t ctx = 0;
+  double seconds = 0;
+  std::string method;
+};
+
+// `tokens` is the whole text tokenized once (BOS at the very start only, no EOS).
+PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>& tokens,
+                            const PerplexityOptions& opts, const ProgressFn& progress = {},
+                            const CancelToken* cancel = nullptr);
+
+const char* ppl_method_name(PplMethod m);
+
+}  // namespace hqq

@@ -1,0 +1,110 @@
+#include "core/io/checkpoint.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/base/error.h"
+#include "core/base/json_file.h"
+
+namespace hqq {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> checkpoint_weight_files(const fs::path& dir,
+                                              std::map<std::string, std::string>* weight_map) {
+  if (!fs::is_directory(dir)) fail_input(dir.string(), "not a directory");
+  fs::path index = dir / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    nlohmann::json j = read_json_file(index);
+    auto wm = j.find("weight_map");
+    if (wm == j.end() || !wm->is_object())
+      fail_input(index.string(), "missing \"weight_map\" object");
+    std::vector<fs::path> files;
+    std::set<std::string> seen;
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+      if (!it.value().is_string())
+        fail_input(index.string(), "weight_map entry '" + it.key() + "' is not a file name");
+      std::string file = it.value().get<std::string>();
+      if (file.find('/') != std::string::npos || file == ".." || file.empty())
+        fail_input(index.string(),
+                   "weight_map entry '" + it.key() + "' names an invalid file '" + file + "'");
+      if (weight_map) (*weight_map)[it.key()] = file;
+      if (seen.insert(file).second) {
+        if (!fs::exists(dir / file))
+          fail_input(index.string(), "shard '" + file + "' does not exist");
+        files.push_back(dir / file);
+      }
+    }
+    if (files.empty()) fail_input(index.string(), "weight_map is empty");
+    return files;
+  }
+  if (fs::exists(dir / "model.safetensors")) return {dir / "model.safetensors"};
+  if (fs::exists(dir / "pytorch_model.bin") || fs::exists(dir / "pytorch_model.bin.index.json"))
+    fail_input(dir.string(),
+               "only PyTorch .bin weights found; convert the checkpoint to safetensors");
+  fail_input(dir.string(), "no model.safetensors or model.safetensors.index.json found");
+}
+
+Checkpoint Checkpoint::open(const fs::path& dir) {
+  Checkpoint c;
+  c.dir_ = dir;
+  std::map<std::string, std::string> weight_map;
+  for (const auto& f : checkpoint_weight_files(dir, &weight_map))
+    c.files_.push_back(SafetensorsFile::open(f.string()));
+  for (size_t i = 0; i < c.files_.size(); ++i) {
+    const auto& file = *c.files_[i];
+    std::string fname = fs::path(file.path()).filename().string();
+    for (const auto& e : file.header().tensors) {
+      if (!weight_map.empty()) {
+        auto it = weight_map.find(e.name);
+        if (it == weight_map.end() || it->second != fname)
+          continue;  // the index is authoritative about which shard owns a tensor
+      }
+      if (!c.index_.emplace(e.name, std::make_pair(i, &e)).second)
+        fail_input(file.path(), "tensor '" + e.name + "' also appears in another shard");
+    }
+  }
+  for (const auto& [name, file] : weight_map)
+    if (!c.index_.count(name))
+      fail_input((dir / file).string(),
+                 "tensor '" + name + "' listed in the index is missing from this shard");
+  return c;
+}
+
+const TensorEntry& Checkpoint::entry(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");
+  return *it->second.second;
+}
+
+at::Tensor Checkpoint::tensor(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");
+  return files_[it->second.first]->tensor(*it->second.second);
+}
+
+void Checkpoint::release(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it != index_.end()) files_[it->second.first]->release(*it->second.second);
+}
+
+const std::string& Checkpoint::file_of(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");
+  return files_[it->second.first]->path();
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : index_) out.push_back(name);
+  return out;
+}
+
+uint64_t Checkpoint::total_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [_, loc] : index_) n += loc.second->nbytes();
+  return n;
+}
+
+}  // namespace hqq

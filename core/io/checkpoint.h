@@ -1,0 +1,44 @@
+#pragma once
+// A Hugging Face checkpoint folder's weights: model.safetensors, or shards listed by
+// model.safetensors.index.json. Tensors are zero-copy views into the memory-mapped files.
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors_file.h"
+
+namespace hqq {
+
+class Checkpoint {
+ public:
+  // Opens the weights of `dir`. Throws InputError naming the file on any problem.
+  static Checkpoint open(const std::filesystem::path& dir);
+
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  const TensorEntry& entry(const std::string& name) const;
+  at::Tensor tensor(const std::string& name) const;
+  // Lets the kernel drop the tensor's pages from memory (see SafetensorsFile::release).
+  void release(const std::string& name) const;
+  // Where a tensor lives (for error messages).
+  const std::string& file_of(const std::string& name) const;
+  std::vector<std::string> names() const;
+  uint64_t total_bytes() const;
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<size_t, const TensorEntry*>> index_;
+};
+
+// The list of safetensors files a folder's weights live in (shards or the single file), read
+// from the index when there is one. Throws InputError when there are none.
+std::vector<std::filesystem::path> checkpoint_weight_files(
+    const std::filesystem::path& dir, std::map<std::string, std::string>* weight_map = nullptr);
+
+}  // namespace hqq

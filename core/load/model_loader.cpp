@@ -1,0 +1,55 @@
+#include "core/load/model_loader.h"
+
+#include "core/base/error.h"
+#include "core/quant/hqq_linear.h"
+
+namespace hqq {
+
+at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& config) {
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  if (name == "auto") {
+    if (config.torch_dtype == "bfloat16") return at::kBFloat16;
+    // fp16 weights: fp32 keeps every bit, but doubles the memory; past 2B parameters (a 7B
+    // model would need 28 GB) bf16 is the only practical choice on CPU.
+    if (config.torch_dtype == "float16" && config.parameter_count() > 2'000'000'000)
+      return at::kBFloat16;
+    return at::kFloat;
+  }
+  throw InputError("unknown dtype '" + name + "' (use auto, float32, bfloat16 or float16)");
+}
+
+const Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer) throw InputError(tokenizer_problem);
+  return *tokenizer;
+}
+
+LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtype,
+                       const ProgressFn& progress, const CancelToken* cancel) {
+  ModelConfig config = load_model_config(dir);
+  LoadOptions opts;
+  opts.dtype = parse_compute_dtype(dtype, config);
+  opts.progress = progress;
+  opts.cancel = cancel;
+  // Quantized folders hold HQQ layers (W_q, scale, zero...), others dense weights; any mix loads.
+  opts.linear_factory = [](const Checkpoint& ckpt, const std::string& prefix, int64_t out,
+                           int64_t in, bool bias, at::ScalarType dtype) -> std::unique_ptr<Linear> {
+    if (is_hqq_layer(ckpt, prefix)) return load_hqq_linear(ckpt, prefix, out, in, bias, dtype);
+    return make_dense_linear(ckpt, prefix, out, in, bias, dtype);
+  };
+  Checkpoint ckpt = Checkpoint::open(dir);
+  LoadedModel m{config, LlamaModel::load(ckpt, config, opts), std::nullopt, {}};
+  try {
+    m.tokenizer = Tokenizer::load(dir);
+  } catch (const InputError& e) {
+    m.tokenizer_problem = e.what();
+  }
+  if (m.tokenizer && m.tokenizer->vocab_size() > config.vocab_size)
+    fail_input((dir / "tokenizer.model").string(),
+               "has " + std::to_string(m.tokenizer->vocab_size()) +
+                   " pieces but the model's vocab_size is " + std::to_string(config.vocab_size));
+  return m;
+}
+
+}  // namespace hqq

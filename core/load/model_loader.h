@@ -1,0 +1,28 @@
+#pragma once
+// One call that turns a model folder into a runnable model and its tokenizer.
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/model/llama_model.h"
+#include "core/text/tokenizer.h"
+
+namespace hqq {
+
+// "auto", "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16". auto: bf16 for bf16
+// checkpoints (fast on CPU through oneDNN) and for fp16 ones above 2B parameters; fp32
+// otherwise (libtorch 1.13 has no fp16 matmul on CPU).
+at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& config);
+
+struct LoadedModel {
+  ModelConfig config;
+  LlamaModel model;
+  std::optional<Tokenizer> tokenizer;
+  std::string tokenizer_problem;               // why there is none, when there is none
+  const Tokenizer& require_tokenizer() const;  // throws InputError with tokenizer_problem
+};
+
+LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtype = "auto",
+                       const ProgressFn& progress = {}, const CancelToken* cancel = nullptr);
+
+}  // namespace hqq

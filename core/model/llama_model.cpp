@@ -1,0 +1,284 @@
+#include "core/model/llama_model.h"
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+
+#include "core/base/error.h"
+
+namespace hqq {
+namespace {
+
+// The tensor `name` with the expected shape, converted to `dtype` (a view when it already is).
+at::Tensor load_tensor(const Checkpoint& ckpt, const std::string& name, std::vector<int64_t> shape,
+                       at::ScalarType dtype) {
+  if (!ckpt.has(name))
+    fail_input(ckpt.dir().string(), "missing tensor '" + name + "' required by config.json");
+  const TensorEntry& e = ckpt.entry(name);
+  if (e.shape != shape) {
+    auto fmt = [](const std::vector<int64_t>& s) {
+      std::string r = "[";
+      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+      return r + "]";
+    };
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' has shape " + fmt(e.shape) +
+                                       " but config.json implies " + fmt(shape));
+  }
+  if (e.dtype != DType::F32 && e.dtype != DType::F16 && e.dtype != DType::BF16)
+    fail_input(ckpt.file_of(name),
+               "tensor '" + name + "' has non-float dtype " + dtype_name(e.dtype));
+  return ckpt.tensor(name).to(dtype);
+}
+
+}  // namespace
+
+std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::string& prefix,
+                                          int64_t out, int64_t in, bool has_bias,
+                                          at::ScalarType dtype) {
+  at::Tensor w = load_tensor(ckpt, prefix + ".weight", {out, in}, dtype);
+  at::Tensor b = has_bias ? load_tensor(ckpt, prefix + ".bias", {out}, dtype) : at::Tensor();
+  return std::make_unique<DenseLinear>(std::move(w), std::move(b));
+}
+
+LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
+  if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
+    throw InputError("compute dtype must be float32, bfloat16 or float16");
+  LlamaModel m;
+  m.config_ = c;
+  m.dtype_ = opts.dtype;
+  m.rope_ = std::make_shared<RotaryEmbedding>(c);
+  const LinearFactory& make =
+      opts.linear_factory ? opts.linear_factory : LinearFactory(make_dense_linear);
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
+  m.final_norm_ = load_tensor(ckpt, "model.norm.weight", {h}, opts.dtype);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    check_cancel(opts.cancel);
+    report(opts.progress, {"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    DecoderLayer layer;
+    layer.input_norm = load_tensor(ckpt, p + "input_layernorm.weight", {h}, opts.dtype);
+    layer.post_attention_norm =
+        load_tensor(ckpt, p + "post_attention_layernorm.weight", {h}, opts.dtype);
+    layer.q_proj = make(ckpt, p + "self_attn.q_proj", c.q_dim(), h, c.qkv_bias, opts.dtype);
+    layer.k_proj = make(ckpt, p + "self_attn.k_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
+    layer.v_proj = make(ckpt, p + "self_attn.v_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
+    layer.o_proj = make(ckpt, p + "self_attn.o_proj", h, c.q_dim(), c.o_bias, opts.dtype);
+    layer.gate_proj = make(ckpt, p + "mlp.gate_proj", f, h, c.mlp_bias, opts.dtype);
+    layer.up_proj = make(ckpt, p + "mlp.up_proj", f, h, c.mlp_bias, opts.dtype);
+    layer.down_proj = make(ckpt, p + "mlp.down_proj", h, f, c.mlp_bias, opts.dtype);
+    m.layers_.push_back(std::move(layer));
+  }
+  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
+    if (!c.tie_word_embeddings)
+      fail_input(ckpt.dir().string(),
+                 "missing tensor 'lm_head.weight' and tie_word_embeddings is false");
+    m.lm_head_ = std::make_unique<DenseLinear>(m.embed_tokens_);
+  } else {
+    m.lm_head_ = make(ckpt, "lm_head", c.vocab_size, h, false, opts.dtype);
+  }
+  report(opts.progress, {"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
+  return m;
+}
+
+at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * at::rsqrt(var + config_.rms_norm_eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x,
+                                 int64_t start, const at::Tensor& cos, const at::Tensor& sin,
+                                 KvCache* cache) const {
+  const auto& c = config_;
+  const int64_t B = x.size(0), T = x.size(1), H = c.num_attention_heads, KV = c.num_key_value_heads,
+                D = c.head_dim, G = H / KV;
+  at::Tensor q = layer.q_proj->forward(x).view({B, T, H, D}).transpose(1, 2);
+  at::Tensor k = layer.k_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor v = layer.v_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  q = RotaryEmbedding::apply(q, cos, sin);
+  k = RotaryEmbedding::apply(k, cos, sin);
+  if (cache) std::tie(k, v) = cache->append(index, k, v);
+  const int64_t S = k.size(2);
+  // Query head h uses key/value head h / G (HF repeat_kv), without materialising the repeat.
+  at::Tensor qg = q.reshape({B, KV, G, T, D});
+  at::Tensor scores =
+      at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * (1.0 / std::sqrt(double(D)));
+  const bool need_mask = T > 1 || (c.sliding_window && S > *c.sliding_window);
+  if (need_mask) {
+    // Query i sits at absolute position start + i; key j is visible when j <= start + i and,
+    // with a sliding window W, start + i - j < W.
+    at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
+    at::Tensor kpos = at::arange(0, S, at::kLong).unsqueeze(0);
+    at::Tensor hidden = kpos > qpos;
+    if (c.sliding_window) hidden = hidden | ((qpos - kpos) >= *c.sliding_window);
+    scores =
+        scores.masked_fill(hidden.to(scores.device()), -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
+  at::Tensor out = at::matmul(probs, v.unsqueeze(2));  // [B, KV, G, T, D]
+  out = out.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
+  return layer.o_proj->forward(out);
+}
+
+at::Tensor LlamaModel::decoder_layer(const at::Tensor& h_in, int64_t index, int64_t start,
+                                     const at::Tensor& cos, const at::Tensor& sin,
+                                     KvCache* cache) const {
+  const DecoderLayer& layer = layers_[static_cast<size_t>(index)];
+  at::Tensor h =
+      h_in + attention(layer, index, rms_norm(h_in, layer.input_norm), start, cos, sin, cache);
+  at::Tensor x = rms_norm(h, layer.post_attention_norm);
+  return h + layer.down_proj->forward(at::silu(layer.gate_proj->forward(x)) *
+                                      layer.up_proj->forward(x));
+}
+
+namespace {
+
+// Gradient checkpointing of one decoder layer: forward without keeping activations, backward
+// recomputes the layer with grad enabled and back-propagates through it (re-entrant).
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h,
+                            const LlamaModel* model, int64_t index, const at::Tensor& cos,
+                            const at::Tensor& sin) {
+    ctx->save_for_backward({h, cos, sin});
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["index"] = index;
+    return model->decoder_layer(h, index, 0, cos, sin, nullptr);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    auto* model = reinterpret_cast<const LlamaModel*>(ctx->saved_data["model"].toInt());
+    at::Tensor h = saved[0].detach().set_requires_grad(true);
+    at::Tensor out;
+    {
+      at::AutoGradMode enable(true);
+      out =
+          model->decoder_layer(h, ctx->saved_data["index"].toInt(), 0, saved[1], saved[2], nullptr);
+    }
+    torch::autograd::backward({out}, {grad[0]});
+    return {h.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor LlamaModel::checkpointed_layer(const at::Tensor& h, int64_t index, const at::Tensor& cos,
+                                          const at::Tensor& sin) const {
+  return CheckpointedLayer::apply(h, this, index, cos, sin);
+}
+
+at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) const {
+  if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
+    throw Error("forward: tokens must be [B, T] int64");
+  const int64_t T = tokens.size(1);
+  if (T == 0) throw Error("forward: empty token sequence");
+  if (tokens.numel() > 0) {
+    int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+    if (lo < 0 || hi >= config_.vocab_size)
+      throw InputError("token id " + std::to_string(lo < 0 ? lo : hi) +
+                       " is outside the vocabulary (size " + std::to_string(config_.vocab_size) +
+                       ")");
+  }
+  if (cache && cache->batch() != tokens.size(0))
+    throw Error("forward: batch size differs from the cache's");
+  const int64_t start = cache ? cache->length() : 0;
+  at::Tensor h = at::embedding(embed_tokens_, tokens);
+  auto [cos, sin] = rope_->cos_sin(start, T, dtype_, h.device());
+  const bool checkpoint = gradient_checkpointing_ && !cache && at::GradMode::is_enabled();
+  // Re-entrant checkpointing needs an input that requires grad to build the graph at all; with a
+  // frozen embedding (LoRA) make the hidden state a leaf that does.
+  if (checkpoint && !h.requires_grad()) h = h.detach().set_requires_grad(true);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const int64_t index = static_cast<int64_t>(l);
+    h = checkpoint ? checkpointed_layer(h, index, cos, sin)
+                   : decoder_layer(h, index, start, cos, sin, cache);
+  }
+  if (cache) cache->commit(T);
+  return rms_norm(h, final_norm_);
+}
+
+at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
+  return lm_head_->forward(hidden).to(at::kFloat);
+}
+
+at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache) const {
+  return logits(hidden_states(tokens, cache));
+}
+
+KvCache LlamaModel::make_cache(int64_t batch, int64_t capacity) const {
+  return KvCache(config_, batch, capacity, dtype_, embed_tokens_.device());
+}
+
+std::vector<LinearSlot> LlamaModel::linear_slots() {
+  std::vector<LinearSlot> out;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    auto& L = layers_[l];
+    out.push_back({p + "self_attn.q_proj", &L.q_proj});
+    out.push_back({p + "self_attn.k_proj", &L.k_proj});
+    out.push_back({p + "self_attn.v_proj", &L.v_proj});
+    out.push_back({p + "self_attn.o_proj", &L.o_proj});
+    out.push_back({p + "mlp.gate_proj", &L.gate_proj});
+    out.push_back({p + "mlp.up_proj", &L.up_proj});
+    out.push_back({p + "mlp.down_proj", &L.down_proj});
+  }
+  out.push_back({"lm_head", &lm_head_});
+  return out;
+}
+
+LlamaModel LlamaModel::random(const ModelConfig& c, uint64_t seed, at::ScalarType dtype) {
+  at::manual_seed(seed);
+  auto normal = [dtype](std::vector<int64_t> shape) { return (at::randn(shape) * 0.02).to(dtype); };
+  auto dense = [&](int64_t out, int64_t in, bool bias) {
+    return std::make_unique<DenseLinear>(normal({out, in}),
+                                         bias ? at::zeros({out}, dtype) : at::Tensor());
+  };
+  LlamaModel m;
+  m.config_ = c;
+  m.dtype_ = dtype;
+  m.rope_ = std::make_shared<RotaryEmbedding>(c);
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  m.embed_tokens_ = normal({c.vocab_size, h});
+  m.final_norm_ = at::ones({h}, dtype);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    DecoderLayer L;
+    L.input_norm = at::ones({h}, dtype);
+    L.post_attention_norm = at::ones({h}, dtype);
+    L.q_proj = dense(c.q_dim(), h, c.qkv_bias);
+    L.k_proj = dense(c.kv_dim(), h, c.qkv_bias);
+    L.v_proj = dense(c.kv_dim(), h, c.qkv_bias);
+    L.o_proj = dense(h, c.q_dim(), c.o_bias);
+    L.gate_proj = dense(f, h, c.mlp_bias);
+    L.up_proj = dense(f, h, c.mlp_bias);
+    L.down_proj = dense(h, f, c.mlp_bias);
+    m.layers_.push_back(std::move(L));
+  }
+  m.lm_head_ = c.tie_word_embeddings ? std::make_unique<DenseLinear>(m.embed_tokens_)
+                                     : dense(c.vocab_size, h, false);
+  return m;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> LlamaModel::named_parameters() {
+  std::vector<std::pair<std::string, at::Tensor*>> out = {
+      {"model.embed_tokens.weight", &embed_tokens_}};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.push_back({p + "input_layernorm.weight", &layers_[l].input_norm});
+    out.push_back({p + "post_attention_layernorm.weight", &layers_[l].post_attention_norm});
+  }
+  for (auto& slot : linear_slots()) {
+    if (slot.name == "lm_head" && config_.tie_word_embeddings) continue;
+    for (auto& [name, t] : (*slot.slot)->parameters()) out.push_back({slot.name + "." + name, t});
+  }
+  out.push_back({"model.norm.weight", &final_norm_});
+  return out;
+}
+
+void LlamaModel::retie_embeddings() {
+  if (config_.tie_word_embeddings) lm_head_ = std::make_unique<DenseLinear>(embed_tokens_);
+}
+
+}  // namespace hqq

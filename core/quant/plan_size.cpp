@@ -1,0 +1,64 @@
+#include "core/quant/plan_size.h"
+
+#include "core/model/module_names.h"
+
+namespace hqq {
+
+std::vector<ModuleShape> projection_shapes(const ModelConfig& c) {
+  // The names come from the quantizer's own list (decoder_projections), the shapes from config.
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  auto shape = [&](const std::string& name) -> std::pair<int64_t, int64_t> {
+    auto is = [&](const char* proj) { return name.ends_with(proj); };
+    if (is("q_proj")) return {c.q_dim(), h};
+    if (is("k_proj") || is("v_proj")) return {c.kv_dim(), h};
+    if (is("o_proj")) return {h, c.q_dim()};
+    if (is("down_proj")) return {h, f};
+    return {f, h};  // gate_proj, up_proj
+  };
+  std::vector<ModuleShape> out;
+  for (const std::string& name : decoder_projections(c.num_hidden_layers)) {
+    const auto [rows, cols] = shape(name);
+    out.push_back({name, rows, cols});
+  }
+  return out;
+}
+
+namespace {
+// Bytes of one layer as stored: packed codes plus fp16 scale and zero per group. Codes are
+// packed along the first dimension of the grouped layout ([numel/g, g] on axis 1, [g, numel/g]
+// on axis 0); 3-bit packs ten codes per int32 and pads that dimension to a multiple of ten.
+double layer_bytes(int nbits, int64_t numel, int64_t g, int axis) {
+  const int64_t groups = numel / g;
+  const int64_t rows = axis == 1 ? groups : g, cols = numel / rows;
+  const double codes = nbits == 3 ? 4.0 * static_cast<double>((rows + 9) / 10 * cols)
+                                  : static_cast<double>(numel) * nbits / 8.0;
+  return codes + 4.0 * static_cast<double>(groups);
+}
+}  // namespace
+
+PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
+  PlanSize s;
+  double quantized_bits = 0;
+  for (const auto& m : projection_shapes(info.config)) {
+    const int64_t n = m.out_features * m.in_features;
+    auto cfg = plan.config_for(m.name);
+    if (!cfg) {
+      s.kept_parameters += n;
+      continue;
+    }
+    const int64_t g =
+        cfg->group_size > 0 ? cfg->group_size : (cfg->axis == 1 ? m.in_features : m.out_features);
+    if (n % g != 0) ++s.invalid_layers;
+    s.quantized_parameters += n;
+    quantized_bits += 8.0 * layer_bytes(cfg->nbits, n, g, cfg->axis);
+  }
+  const int64_t other = info.parameters - s.quantized_parameters - s.kept_parameters;
+  s.kept_parameters += std::max<int64_t>(other, 0);
+  s.bits_per_weight =
+      s.quantized_parameters > 0 ? quantized_bits / static_cast<double>(s.quantized_parameters) : 0;
+  s.total_bytes = quantized_bits / 8.0 +
+                  kept_bytes_per_parameter(info) * static_cast<double>(s.kept_parameters);
+  return s;
+}
+
+}  // namespace hqq

@@ -1,0 +1,30 @@
+#pragma once
+// What a quantization plan costs before anything is quantized: per-module shapes come from
+// config.json, so the GUI can show bits per weight and model size live while a plan is edited.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model/model_info.h"
+#include "core/quant/quant_plan.h"
+
+namespace hqq {
+
+struct ModuleShape {
+  std::string name;  // "model.layers.0.self_attn.q_proj"
+  int64_t out_features = 0, in_features = 0;
+};
+
+// The decoder projections of a model, with their weight shapes.
+std::vector<ModuleShape> projection_shapes(const ModelConfig& c);
+
+struct PlanSize {
+  double bits_per_weight = 0;  // over the quantized projections (codes + scale/zero)
+  double total_bytes = 0;      // whole model: quantized layers + everything kept as stored
+  int64_t quantized_parameters = 0, kept_parameters = 0;
+  int invalid_layers = 0;  // layers whose group size does not divide them (the job would refuse)
+};
+
+PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan);
+
+}  // namespace hqq

@@ -1,0 +1,119 @@
+#include "core/quant/quant_plan.h"
+
+#include "core/base/error.h"
+#include "core/quant/quant_preset.h"
+
+namespace hqq {
+namespace {
+
+template <typename T>
+std::optional<T> opt(const nlohmann::json& j, const char* key, const std::string& label) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer())
+    fail_input(label, std::string("\"") + key + "\" must be an integer");
+  return it->get<T>();
+}
+
+}  // namespace
+
+std::optional<QuantConfig> QuantPlan::config_for(const std::string& module) const {
+  QuantConfig c = defaults;
+  bool keep = false;
+  for (const auto& r : overrides) {
+    if (!module_matches(module, r.match)) continue;
+    keep = r.skip;
+    if (r.nbits) c.nbits = *r.nbits;
+    if (r.group_size) c.group_size = *r.group_size;
+    if (r.axis) c.axis = *r.axis;
+  }
+  if (keep) return std::nullopt;
+  return c;
+}
+
+QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label) {
+  if (!j.is_object()) fail_input(label, "a plan must be a JSON object");
+  QuantPlan p;
+  if (auto v = opt<int>(j, "nbits", label)) p.defaults.nbits = *v;
+  if (auto v = opt<int64_t>(j, "group_size", label)) p.defaults.group_size = *v;
+  if (auto v = opt<int>(j, "axis", label)) p.defaults.axis = *v;
+  if (auto v = opt<int>(j, "iters", label)) p.defaults.iters = *v;
+  if (j.contains("optimizer")) {
+    if (!j["optimizer"].is_string()) fail_input(label, "\"optimizer\" must be a string");
+    try {
+      p.defaults.optimizer = optimizer_from_name(j["optimizer"].get<std::string>());
+    } catch (const InputError& e) {
+      fail_input(label, e.what());
+    }
+  }
+  if (j.contains("round_zero")) {
+    if (!j["round_zero"].is_boolean()) fail_input(label, "\"round_zero\" must be true or false");
+    p.defaults.round_zero = j["round_zero"].get<bool>();
+  }
+  if (auto it = j.find("overrides"); it != j.end()) {
+    if (!it->is_array()) fail_input(label, "\"overrides\" must be a list");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const auto& o = (*it)[i];
+      const std::string where = label + " (override " + std::to_string(i + 1) + ")";
+      if (!o.is_object() || !o.contains("match") || !o["match"].is_string() ||
+          o["match"].get<std::string>().empty())
+        fail_input(where, "needs a non-empty string \"match\"");
+      QuantRule r;
+      r.match = o["match"].get<std::string>();
+      r.nbits = opt<int>(o, "nbits", where);
+      r.group_size = opt<int64_t>(o, "group_size", where);
+      r.axis = opt<int>(o, "axis", where);
+      if (o.contains("skip")) {
+        if (!o["skip"].is_boolean()) fail_input(where, "\"skip\" must be true or false");
+        r.skip = o["skip"].get<bool>();
+      }
+      p.overrides.push_back(r);
+    }
+  }
+  // Validate settings early (shapes are checked per tensor later).
+  auto check = [&](int nbits, int axis, int64_t g) {
+    if (nbits != 1 && nbits != 2 && nbits != 3 && nbits != 4 && nbits != 8)
+      fail_input(label, "nbits " + std::to_string(nbits) + " is not supported (1, 2, 3, 4, 8)");
+    if (axis != 0 && axis != 1) fail_input(label, "axis must be 0 or 1");
+    if (g < 0) fail_input(label, "group_size must be positive (0: per channel)");
+  };
+  check(p.defaults.nbits, p.defaults.axis, p.defaults.group_size);
+  for (const auto& r : p.overrides)
+    check(r.nbits.value_or(p.defaults.nbits), r.axis.value_or(p.defaults.axis),
+          r.group_size.value_or(0));
+  return p;
+}
+
+nlohmann::json QuantPlan::to_json() const {
+  nlohmann::json o = nlohmann::json::array();
+  for (const auto& r : overrides) {
+    nlohmann::json e = {{"match", r.match}};
+    if (r.nbits) e["nbits"] = *r.nbits;
+    if (r.group_size) e["group_size"] = *r.group_size;
+    if (r.axis) e["axis"] = *r.axis;
+    if (r.skip) e["skip"] = true;
+    o.push_back(e);
+  }
+  return {{"nbits", defaults.nbits},
+          {"group_size", defaults.group_size},
+          {"axis", defaults.axis},
+          {"optimizer", optimizer_name(defaults.optimizer)},
+          {"round_zero", defaults.round_zero},
+          {"iters", defaults.iters},
+          {"overrides", o}};
+}
+
+QuantPlan plan_from_preset(const std::string& preset) {
+  for (const auto& p : quant_presets()) {
+    if (p.name != preset) continue;
+    QuantPlan plan;
+    plan.defaults.nbits = p.bits;
+    plan.defaults.group_size = p.group_size;
+    return plan;
+  }
+  std::string names;
+  for (const auto& p : quant_presets()) names += (names.empty() ? "" : ", ") + p.name;
+  throw InputError("unknown preset '" + preset + "' (available: " + names + ")");
+}
+
+}  // namespace hqq

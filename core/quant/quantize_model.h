@@ -1,0 +1,51 @@
+#pragma once
+// Whole-checkpoint quantization, streamed: one linear layer at a time is read from the
+// memory-mapped source, quantized, written and released, so peak memory stays near one layer
+// plus what the writer holds. The result is an HF-style folder (config.json with a
+// quantization_config, safetensors with transformers' HQQ key set, tokenizer files, and
+// hqq_report.json). It is built in a temporary folder renamed into place at the end: a failed or
+// cancelled job leaves nothing behind, and the source is only ever read.
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/model/module_names.h"
+#include "core/quant/layer_report.h"
+#include "core/quant/quant_plan.h"
+
+namespace hqq {
+
+struct QuantizeOptions {
+  std::filesystem::path source, output;
+  QuantPlan plan;
+  bool overwrite = false;               // replace an existing output folder
+  int64_t shard_bytes = 2'000'000'000;  // target size of each output safetensors file
+  ProgressFn progress;
+  std::function<void(const LayerReport&)> on_layer;  // called as each layer finishes
+  const CancelToken* cancel = nullptr;
+};
+
+struct QuantizeSummary {
+  std::vector<LayerReport> layers;
+  int64_t output_bytes = 0;  // all tensors written
+  int64_t source_bytes = 0;
+  double bits_per_weight = 0;  // over the quantized layers (codes + scale/zero)
+  double seconds = 0;
+  int64_t peak_rss_bytes = 0;
+  nlohmann::json to_json() const;
+};
+
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts);
+
+// Writes a plain bf16 checkpoint with every HQQ layer of `source` dequantized, for tools that do
+// not read HQQ. Same atomic-output rules. With `adapter` (a PEFT LoRA folder), its update
+// scaling·B·A is merged into each weight it adapts.
+void export_dequantized(const std::filesystem::path& source, const std::filesystem::path& output,
+                        bool overwrite, const ProgressFn& progress = {},
+                        const CancelToken* cancel = nullptr,
+                        const std::filesystem::path& adapter = {});
+
+}  // namespace hqq

@@ -1,0 +1,51 @@
+#pragma once
+// HQQ+ fine-tuning as one job, shared by `hqq finetune` and the GUI's Fine-tune page: load the
+// frozen (quantized) model, wrap its projections with LoRA, train on a dataset, checkpoint, and
+// save a PEFT adapter. Progress arrives as TrainEvents; cancel and pause are polled per step.
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model/lora.h"
+#include "core/base/progress.h"
+#include "core/train/trainer.h"
+#include "core/train/training_data.h"
+
+namespace hqq {
+
+struct FinetuneOptions {
+  std::filesystem::path model;   // model folder, typically quantized
+  std::filesystem::path output;  // adapter folder (PEFT); its checkpoint/ holds resumable state
+  std::vector<std::filesystem::path> data;
+  DataFormat format = DataFormat::Auto;
+  std::filesystem::path eval_text;  // held-out plain text for perplexity (optional)
+  int64_t seq_len = 256;
+  TrainOptions train;
+  LoraConfig lora;
+  std::string compute_dtype = "float32";  // the frozen model's; the adapter trains in fp32
+  bool gradient_checkpointing = false;
+  bool resume = false;  // continue from output/checkpoint when it exists
+};
+
+struct FinetuneSummary {
+  int64_t steps = 0;
+  int64_t trainable_parameters = 0;
+  int64_t data_tokens = 0;
+  std::optional<double> eval_ppl;  // the last held-out perplexity
+  std::filesystem::path output;
+};
+
+// `on_start` (optional) is told what will be trained before the first step. Writes
+// output/training_log.jsonl (one TrainEvent per line). Throws Cancelled when cancelled; the
+// last checkpoint stays in output/checkpoint so the run can be resumed.
+FinetuneSummary run_finetune(const FinetuneOptions& o,
+                             const std::function<void(const TrainEvent&)>& on_event,
+                             const CancelToken* cancel = nullptr,
+                             const std::atomic<bool>* pause = nullptr,
+                             const std::function<void(const FinetuneSummary&)>& on_start = {},
+                             const ProgressFn& load_progress = {});
+
+}  // namespace hqq
