@@ -96,25 +96,28 @@ TEST(JobRunner, PauseHoldsTheWorkerAndProgressIsThrottledButKeepsTheLast) {
   QObject::connect(&r, &JobRunner::progress,
                    [&](const QString&, qint64 d, qint64, const QString&) { done.push_back(d); });
   std::atomic<int> step{0};
-  std::atomic<bool> at_ten{false};
+  std::atomic<bool> at_ten{false}, held{false};
   r.set_paused(true);  // start() clears it: a new job never starts paused
   ASSERT_TRUE(r.start([&](JobRunner& job) {
     auto progress = job.progress_fn();
     for (int i = 1; i <= 1000; ++i) {
       while (job.pause_flag()->load()) {
+        held = true;
         hqq::check_cancel(job.cancel_token());
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       step = i;
       progress({"work", i, 1000, ""});
-      if (i == 10) {  // wait here for the UI thread to pause, so the pause point is known
+      while (i == 10 && !job.pause_flag()->load()) {  // wait for the pause: a known point
         at_ten = true;
-        while (!job.pause_flag()->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        hqq::check_cancel(job.cancel_token());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     }
   }));
   ASSERT_TRUE(QTest::qWaitFor([&] { return at_ten.load(); }, 30000));
   r.set_paused(true);
+  ASSERT_TRUE(QTest::qWaitFor([&] { return held.load(); }, 30000));
   QTest::qWait(50);
   EXPECT_EQ(step.load(), 10) << "the paused worker went on";
   r.set_paused(false);
