@@ -7,8 +7,12 @@
 #   asan     ASan + UBSan (preset asan): core, ui, CLI; the unit, CLI e2e and GUI tests.
 #   tsan     TSan (preset tsan): the GUI tests only (JobRunner and Qt worker threads), with
 #            OMP_NUM_THREADS=1 (libgomp is not instrumented; tests/sanitizers/README.md).
-# Subsets chosen for CI (2 cores, whole run under 40 min). Measured from clean builds on the
-# shared 2-core development machine (slower than CI): see tests/sanitizers/README.md.
+# Subsets chosen for CI (2 cores, whole run under 40 min): asan leaves out benchmarks, fuzzers,
+# CUDA kernels and the package; tsan builds only hqq_job_runner_tests and hqq_gui_tests and
+# leaves out Responsiveness.* (an 88 M-parameter timing test). Estimate from the CPU time of
+# half-finished clean builds on the shared machine (tests/sanitizers/README.md): asan build
+# ~1000 CPU-s (~8-9 min on 2 cores), tsan ~550 CPU-s (~5 min), plus their tests; about 30 min
+# with the release part's ~8. Not yet timed end to end: check the summary below on CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
