@@ -39,8 +39,14 @@ std::shared_ptr<SpmLibrary> SpmLibrary::open() {
       tried += "\n  " + p + " (absent)";
       continue;
     }
+#ifdef HQQ_SPM_OWN_NAMESPACE
+    // Sanitizer builds (CMakeLists.txt, HQQ_SANITIZE): their runtimes refuse RTLD_DEEPBIND, so
+    // the uninstrumented plugin gets a link namespace of its own, which keeps protobufs apart too.
+    lib->handle = dlmopen(LM_ID_NEWLM, p.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
     // DEEPBIND: the plugin resolves its own symbols (its protobuf) before the process's.
     lib->handle = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
     if (lib->handle) {
       lib->path = p;
       break;
