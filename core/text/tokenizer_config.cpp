@@ -86,6 +86,11 @@ TokenizerConfig load_tokenizer_config(const std::filesystem::path& dir) {
       if (auto it = j.find("bos_token_id"); it != j.end() && it->is_number_integer())
         tc.bos_token_id = it->get<int64_t>();
   }
+  // A chat model ends its turn with the tokenizer's eos_token (<|eot_id|>, <|im_end|>), which a
+  // generation_config.json written for the base model may not list: stop on it too, as
+  // transformers' chat pipelines and llama.cpp do.
+  for (const auto& [id, text] : tc.special_tokens)
+    if (text == tc.eos_token) add_ids(nlohmann::json(id), &tc.eos_token_ids);
   return tc;
 }
 
