@@ -41,12 +41,29 @@ Value get_item(const Value& obj, const Value& key) {
   return Value();
 }
 
+namespace {
+// Jinja (and so transformers) refuses to look into an undefined value: `x.y` with x undefined is
+// an error, while `x` alone prints nothing and `none.y` is undefined.
+Value object_of(const ExprPtr& obj, Context& c, size_t pos) {
+  Value v = obj->eval(c);
+  if (v.is_undefined()) {
+    const auto* var = dynamic_cast<const Var*>(obj.get());
+    const auto* attr = dynamic_cast<const GetAttr*>(obj.get());
+    c.fail(pos, var    ? "'" + var->name + "' is undefined"
+                : attr ? "'" + attr->name + "' is undefined"
+                       : std::string("subscript of an undefined value"));
+  }
+  return v;
+}
+}  // namespace
+
 Value GetAttr::do_eval(Context& c) const {
-  return get_item(obj->eval(c), Value(name));
+  return get_item(object_of(obj, c, pos), Value(name));
 }
 
 Value GetItem::do_eval(Context& c) const {
-  return get_item(obj->eval(c), key->eval(c));
+  Value o = object_of(obj, c, pos);
+  return get_item(o, key->eval(c));
 }
 
 Value Slice::do_eval(Context& c) const {

@@ -197,7 +197,9 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& a, C
     std::string method = text_arg("method", 1, "common");
     double scale = std::pow(10.0, prec.is_int() ? static_cast<double>(prec.as_int()) : 0.0);
     double x = v.as_double() * scale;
-    x = method == "floor" ? std::floor(x) : method == "ceil" ? std::ceil(x) : std::round(x);
+    x = method == "floor"  ? std::floor(x)
+        : method == "ceil" ? std::ceil(x)
+                           : std::nearbyint(x);  // Python: half to even
     return Value(x / scale);
   }
   if (name == "list") return c.make_list(iterate(v, c, pos), pos);

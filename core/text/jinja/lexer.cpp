@@ -1,6 +1,7 @@
 #include "core/text/jinja/lexer.h"
 
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 
 namespace hqq::jinja {
@@ -27,6 +28,31 @@ size_t find_close(const std::string& s, size_t inner, const char* close, bool sk
     if (c == close[0] && s[i + 1] == close[1]) return i;
   }
   return std::string::npos;
+}
+
+int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
 }
 
 }  // namespace
@@ -140,6 +166,19 @@ std::vector<Token> lex_expression(const Source& src, size_t begin, size_t end) {
           continue;
         }
         char e = s[++j];
+        size_t hex_digits = e == 'x' ? 2 : e == 'u' ? 4 : e == 'U' ? 8 : 0;
+        if (hex_digits) {  // \xNN, \uNNNN, \UNNNNNNNN as Python reads them
+          uint32_t cp = 0;
+          for (size_t k = 1; k <= hex_digits; ++k) {
+            int d = j + k < end ? hex_value(s[j + k]) : -1;
+            if (d < 0) src.fail(j - 1, std::string("bad \\") + e + " escape");
+            cp = cp * 16 + static_cast<uint32_t>(d);
+          }
+          if (cp > 0x10FFFF) src.fail(j - 1, "escape beyond Unicode");
+          append_utf8(v, cp);
+          j += hex_digits;
+          continue;
+        }
         switch (e) {
           case 'n':
             v += '\n';
@@ -150,6 +189,23 @@ std::vector<Token> lex_expression(const Source& src, size_t begin, size_t end) {
           case 'r':
             v += '\r';
             break;
+          case 'b':
+            v += '\b';
+            break;
+          case 'f':
+            v += '\f';
+            break;
+          case 'v':
+            v += '\v';
+            break;
+          case 'a':
+            v += '\a';
+            break;
+          case '0':
+            v += '\0';
+            break;
+          case '\n':
+            break;  // backslash-newline continues the string
           case '\\':
           case '\'':
           case '"':

@@ -58,6 +58,14 @@ class ExprParser {
   void expect_end() {
     if (!at_end()) src_.fail(peek().pos, "unexpected '" + peek().text + "'");
   }
+  // "e, f, ..." after its first item: a tuple, held as a list.
+  ExprPtr parse_tuple_rest(ExprPtr first) {
+    std::vector<ExprPtr> items;
+    size_t pos = first->pos;
+    items.push_back(std::move(first));
+    while (accept_op(",") && !at_end()) items.push_back(parse_expression());
+    return list_of(std::move(items), pos);
+  }
   Args parse_args() {  // after '('
     Args a;
     if (accept_op(")")) return a;
@@ -517,6 +525,8 @@ class TemplateParser {
       if (n->names.size() == 1 && cur_->accept_op(".")) n->attr = cur_->expect_name();
       if (cur_->accept_op("=")) {
         n->value = cur_->parse_expression();
+        if (cur_->is_op(","))
+          n->value = cur_->parse_tuple_rest(std::move(n->value));  // a, b = 1, 2
         cur_->expect_end();
         return n;
       }

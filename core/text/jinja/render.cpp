@@ -66,7 +66,7 @@ void ForNode::do_render(Context& c, std::string& out) const {
   } else if (seq.is_string()) {
     c.check_list(seq.size(), pos);
     for (char ch : seq.str()) own.push_back(Value(std::string(1, ch)));
-  } else if (!seq.is_undefined() && !seq.is_none()) {
+  } else if (!seq.is_undefined()) {
     c.fail(pos, std::string("cannot iterate over a ") + seq.type_name());
   }
   if (filter) {  // "for x in xs if cond": the loop counters see only the kept items

@@ -7,8 +7,27 @@
 
 namespace hqq::jinja {
 
+namespace {
+// As Jinja's lexer: newlines become "\n" and one trailing newline goes (keep_trailing_newline is
+// off in transformers' environment).
+std::string normalize_newlines(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r') {
+      out += '\n';
+      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+}  // namespace
+
 Template::Template(std::string source, std::string source_name, Limits limits)
-    : src_(std::make_unique<Source>(Source{std::move(source_name), std::move(source)})),
+    : src_(std::make_unique<Source>(Source{std::move(source_name), normalize_newlines(source)})),
       limits_(limits),
       body_(std::make_unique<NodeList>(parse_template(*src_, limits_))) {}
 
