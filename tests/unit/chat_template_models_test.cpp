@@ -126,3 +126,31 @@ TEST(ChatTemplateModels, StopTokensIncludeTheTemplatesEndOfTurn) {
 
 }  // namespace
 }  // namespace hqq
+
+namespace hqq {
+namespace {
+
+// The language itself, case by case, against jinja2 (tests/fixtures/templates/engine.json).
+TEST(ChatTemplateModels, SmallTemplatesMatchJinja2) {
+  auto fx = load_fixture("engine");
+  std::tm now = fixture_time(fx["now"].get<std::string>());
+  ASSERT_GE(fx["cases"].size(), 60u);
+  for (const auto& c : fx["cases"]) {
+    std::string tmpl = c["template"].get<std::string>();
+    SCOPED_TRACE(tmpl);
+    try {
+      ChatTemplate t(tmpl, "engine.json");
+      t.set_clock([now] { return now; });
+      std::string out = t.render_ordered(c["context"]);
+      if (c.contains("expected"))
+        EXPECT_EQ(out, c["expected"].get<std::string>());
+      else
+        ADD_FAILURE() << "rendered '" << out << "', jinja2 raised " << c["error"];
+    } catch (const TemplateError& e) {
+      EXPECT_TRUE(c.contains("error")) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hqq

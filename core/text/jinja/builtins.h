@@ -24,5 +24,8 @@ Value get_item(const Value& obj, const Value& key);
 std::string strip_chars(const std::string& v, const std::string* chars, bool left, bool right);
 // Number of code points in UTF-8 text (Python's len of a str).
 size_t utf8_length(const std::string& s);
+// The code points of UTF-8 text, each as its bytes: Python indexes, slices and iterates strings
+// by code point.
+std::vector<std::string> utf8_chars(const std::string& s);
 
 }  // namespace hqq::jinja

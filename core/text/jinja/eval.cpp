@@ -36,7 +36,12 @@ Value get_item(const Value& obj, const Value& key) {
     if (i < 0) i += n;
     if (i < 0 || i >= n) return Value();
     if (obj.is_list()) return obj.items()[static_cast<size_t>(i)];
-    return Value(std::string(1, obj.str()[static_cast<size_t>(i)]));
+    std::vector<std::string> chars = utf8_chars(obj.str());
+    if (static_cast<int64_t>(chars.size()) != n) {  // not ASCII: index code points
+      i = key.as_int() < 0 ? key.as_int() + static_cast<int64_t>(chars.size()) : key.as_int();
+      if (i < 0 || i >= static_cast<int64_t>(chars.size())) return Value();
+    }
+    return Value(chars[static_cast<size_t>(i)]);
   }
   return Value();
 }
@@ -76,7 +81,9 @@ Value Slice::do_eval(Context& c) const {
     if (!x.is_int() && !x.is_bool()) c.fail(e->pos, "slice indices must be integers");
     return x.as_int();
   };
-  const int64_t n = static_cast<int64_t>(v.size());
+  std::vector<std::string> chars;
+  if (v.is_string()) chars = utf8_chars(v.str());
+  const int64_t n = static_cast<int64_t>(v.is_string() ? chars.size() : v.size());
   const int64_t st = int_of(step, 1);
   if (st == 0) c.fail(pos, "slice step cannot be zero");
   auto clamp = [n, st](int64_t i) {
@@ -88,7 +95,7 @@ Value Slice::do_eval(Context& c) const {
   if (stop && st < 0 && int_of(stop, 0) < -n) b = -1;
   if (v.is_string()) {
     std::string out;
-    for (int64_t i = a; st > 0 ? i < b : i > b; i += st) out += v.str()[static_cast<size_t>(i)];
+    for (int64_t i = a; st > 0 ? i < b : i > b; i += st) out += chars[static_cast<size_t>(i)];
     return c.make_string(std::move(out), pos);
   }
   List out;

@@ -72,7 +72,7 @@ List iterate(const Value& v, Context& c, size_t pos) {
   if (v.is_dict())
     for (const auto& [k, e] : v.entries()) out.push_back(Value(k));
   else if (v.is_string())
-    for (char ch : v.str()) out.push_back(Value(std::string(1, ch)));
+    for (auto& ch : utf8_chars(v.str())) out.push_back(Value(std::move(ch)));
   else if (!v.is_undefined())
     c.fail(pos, std::string("a ") + v.type_name() + " is not iterable");
   return out;
@@ -147,10 +147,6 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& a, C
     return d.is_undefined() ? Value("") : d;
   }
   if (name == "first" || name == "last") {
-    if (v.is_string()) {
-      if (v.str().empty()) return Value();
-      return Value(std::string(1, name == "first" ? v.str().front() : v.str().back()));
-    }
     List items = iterate(v, c, pos);
     if (items.empty()) return Value();
     return name == "first" ? items.front() : items.back();
@@ -210,8 +206,9 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& a, C
   }
   if (name == "reverse") {
     if (v.is_string()) {
-      std::string r = v.str();
-      std::reverse(r.begin(), r.end());
+      std::vector<std::string> chars = utf8_chars(v.str());
+      std::string r;
+      for (auto it = chars.rbegin(); it != chars.rend(); ++it) r += *it;
       return Value(std::move(r));
     }
     List items = iterate(v, c, pos);

@@ -193,6 +193,17 @@ size_t utf8_length(const std::string& s) {
   return n;
 }
 
+std::vector<std::string> utf8_chars(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = 1;
+    while (i + n < s.size() && (static_cast<unsigned char>(s[i + n]) & 0xC0) == 0x80) ++n;
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string strip_chars(const std::string& v, const std::string* chars, bool left, bool right) {
   const char* set = chars ? chars->c_str() : kWhitespace;
   size_t set_len = chars ? chars->size() : std::strlen(kWhitespace);

@@ -65,7 +65,7 @@ void ForNode::do_render(Context& c, std::string& out) const {
     for (const auto& [k, v] : seq.entries()) own.push_back(Value(k));
   } else if (seq.is_string()) {
     c.check_list(seq.size(), pos);
-    for (char ch : seq.str()) own.push_back(Value(std::string(1, ch)));
+    for (auto& ch : utf8_chars(seq.str())) own.push_back(Value(std::move(ch)));
   } else if (!seq.is_undefined()) {
     c.fail(pos, std::string("cannot iterate over a ") + seq.type_name());
   }
