@@ -10,7 +10,7 @@ namespace hqq {
 
 std::vector<int64_t> chat_prompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages) {
   const auto& cfg = tok.config();
-  std::string text = render_chat(cfg.chat_template, messages, true, cfg.bos_token, cfg.eos_token);
+  std::string text = render_chat(cfg, messages, true);
   // Templates spell BOS themselves; the plain fallback does not.
   bool add_bos = cfg.chat_template.empty() && cfg.add_bos_token;
   return tok.encode(text, add_bos, /*parse_special=*/true);

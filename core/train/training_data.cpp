@@ -46,7 +46,7 @@ void encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
   const auto& cfg = tok.config();
   auto encode = [&](size_t n, bool gen) {
     std::vector<ChatMessage> part(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(n));
-    std::string text = render_chat(cfg.chat_template, part, gen, cfg.bos_token, cfg.eos_token);
+    std::string text = render_chat(cfg, part, gen);
     return tok.encode(text, cfg.chat_template.empty() && cfg.add_bos_token, true);
   };
   std::vector<int64_t> full = encode(msgs.size(), false);

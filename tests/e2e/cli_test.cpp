@@ -159,6 +159,42 @@ TEST(Cli, BadInputExitsWithTwoAndNamesTheFile) {
   EXPECT_NE(no_tok.err.find("tokenizer"), std::string::npos) << no_tok.err;
 }
 
+// A model folder's chat template is untrusted input: a hostile one (stack-deep nesting, a
+// billion-item range, endless macro recursion) is a bad-input error naming the file, not a crash.
+TEST(Cli, HostileChatTemplateExitsWithTwoAndNamesTheFile) {
+  TempDir tmp;
+  fs::path dir = tmp / "hostile";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(model("llama_chat_tok1000")))
+    fs::copy(e.path(), dir / e.path().filename());
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(dir / "tokenizer_config.json"));
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  const std::string templates[] = {
+      "{{ " + repeat("(", 8000) + "1" + repeat(")", 8000) + " }}",
+      repeat("{% if true %}", 20000) + repeat("{% endif %}", 20000),
+      "{% for i in range(10**9) %}{{ i }}{% endfor %}",
+  };
+  for (const auto& t : templates) {
+    cfg["chat_template"] = t;
+    hqq::test::write_file(dir / "tokenizer_config.json", cfg.dump());
+    Result r = hqq("generate " + dir.string() + " --chat -p hi -n 2");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find((dir / "tokenizer_config.json").string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("limit"), std::string::npos) << r.err;
+  }
+  // chat_template.jinja, when present, is the template (as transformers loads it).
+  hqq::test::write_file(dir / "chat_template.jinja",
+                        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  Result r = hqq("generate " + dir.string() + " --chat -p hi -n 2");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find((dir / "chat_template.jinja").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("called more than 50 deep"), std::string::npos) << r.err;
+}
+
 }  // namespace
 
 namespace {
