@@ -1,0 +1,148 @@
+// The tokenizer.json tokenizer against the official Hugging Face library: ids recorded by
+// tests/fixtures/tokenizers/make_ids.mjs (tokenizers@0.23.2) for every paragraph of the four
+// corpora, tricky strings and 6,000 random mixed-script strings, on the Llama 3.2, Qwen2.5,
+// GPT-2 and Mixtral tokenizer.json files of ../shared/data.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/base/error.h"
+#include "core/text/tokenizer.h"
+#include "tests/test_support.h"
+
+namespace hqq {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path reference_dir() {
+  return test::fixtures() / "tokenizers";
+}
+fs::path tokenizer_dir(const std::string& name) {
+  return test::shared_data() / "tokenizers" / name;
+}
+
+// Same hash as make_ids.mjs: two FNV-1a lanes over bytes.
+std::string fnv(const unsigned char* p, size_t n) {
+  uint32_t a = 0x811c9dc5u, b = 0x050c5d1fu;
+  for (size_t i = 0; i < n; ++i) {
+    a = (a ^ p[i]) * 0x01000193u;
+    b = (b ^ p[i]) * 0x01000193u;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", a, b);
+  return buf;
+}
+std::string hash_ids(const std::vector<int64_t>& ids) {
+  std::vector<unsigned char> bytes;
+  for (int64_t id : ids)
+    for (int k = 0; k < 4; ++k)
+      bytes.push_back(static_cast<unsigned char>(uint32_t(id) >> (8 * k)));
+  return fnv(bytes.data(), bytes.size());
+}
+std::string hash_text(const std::string& s) {
+  return fnv(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+}
+
+std::vector<std::string> read_jsonl_strings(const fs::path& p) {
+  std::ifstream in(p);
+  EXPECT_TRUE(in) << "missing fixture " << p;
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The inputs in the order make_ids.mjs wrote them: corpus paragraphs, tricky, random.
+struct Inputs {
+  std::vector<std::string> texts;
+  size_t corpus = 0, tricky = 0;
+};
+const Inputs& inputs() {
+  static const Inputs in = [] {
+    Inputs r;
+    for (const char* rel :
+         {"kjv/kjv.txt", "web-bible/web.txt", "sotu/sotu.txt", "moby-dick/moby-dick.txt"}) {
+      std::string all = test::read_file(test::shared_data() / "corpora" / rel);
+      EXPECT_FALSE(all.empty()) << "corpus missing: " << rel;
+      for (size_t pos = 0; pos <= all.size();) {
+        size_t end = all.find("\n\n", pos);
+        if (end == std::string::npos) end = all.size();
+        if (end > pos) r.texts.push_back(all.substr(pos, end - pos));
+        pos = end + 2;
+      }
+    }
+    r.corpus = r.texts.size();
+    for (auto& s : read_jsonl_strings(reference_dir() / "tricky.jsonl")) r.texts.push_back(s);
+    r.tricky = r.texts.size() - r.corpus;
+    for (auto& s : read_jsonl_strings(reference_dir() / "random.jsonl")) r.texts.push_back(s);
+    return r;
+  }();
+  return in;
+}
+
+std::string show(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size() && i < 40; ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + (v.size() > 40 ? ",...]" : "]");
+}
+
+class ReferenceIds : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
+  const std::string name = GetParam();
+  Tokenizer tok = Tokenizer::load(tokenizer_dir(name));
+  EXPECT_EQ(tok.kind().rfind("tokenizer.json (BPE", 0), 0u) << tok.kind();
+  std::ifstream ref(reference_dir() / (name + ".jsonl"));
+  ASSERT_TRUE(ref) << "missing reference ids for " << name;
+  const Inputs& in = inputs();
+  ASSERT_GE(in.corpus, 4 * 233u);
+  ASSERT_GE(in.texts.size() - in.corpus - in.tricky, 5000u);
+  size_t n = 0, bad = 0;
+  std::string first_bad;
+  auto fail = [&](const std::string& what) {
+    if (bad++ < 8) first_bad += "\n  input " + std::to_string(n) + ": " + what;
+  };
+  for (std::string line; std::getline(ref, line); ++n) {
+    ASSERT_LT(n, in.texts.size()) << "more reference lines than inputs";
+    const std::string& text = in.texts[n];
+    auto j = nlohmann::json::parse(line);
+    std::vector<int64_t> ids = tok.encode(text, /*add_bos=*/true, /*parse_special=*/true);
+    std::vector<int64_t> plain = tok.encode(text, false, true);
+    std::string dec = tok.decode(ids), dec_special = tok.decode(ids, /*skip_special=*/false);
+    const std::string quoted = nlohmann::json(text).dump().substr(0, 80);
+    if (j.contains("ids")) {
+      auto want = j["ids"].get<std::vector<int64_t>>();
+      if (ids != want) fail(quoted + " ids " + show(ids) + " want " + show(want));
+      if (plain != j["ids_plain"].get<std::vector<int64_t>>()) fail(quoted + " plain ids differ");
+      if (dec != j["text"].get<std::string>())
+        fail(quoted + " decodes to " + nlohmann::json(dec).dump());
+      if (dec_special != j["text_special"].get<std::string>())
+        fail(quoted + " decodes with specials to " + nlohmann::json(dec_special).dump());
+    } else {
+      if (ids.size() != j["n"].get<size_t>() || hash_ids(ids) != j["h"])
+        fail(quoted + " ids " + show(ids) + " (" + std::to_string(ids.size()) + ", want " +
+             std::to_string(j["n"].get<size_t>()) + ")");
+      if (hash_ids(plain) != j["hp"]) fail(quoted + " plain ids differ");
+      if (hash_text(dec) != j["d"]) fail(quoted + " decodes to " + nlohmann::json(dec).dump());
+      if (hash_text(dec_special) != j["dk"]) fail(quoted + " decodes with specials differently");
+    }
+  }
+  EXPECT_EQ(n, in.texts.size());
+  EXPECT_EQ(bad, 0u) << name << ": " << bad << " differences in " << n << " inputs" << first_bad;
+}
+
+INSTANTIATE_TEST_SUITE_P(HfTokenizer, ReferenceIds,
+                         ::testing::Values("llama-3.2", "qwen2.5-1.5b-instruct", "gpt2",
+                                           "mixtral-8x22b"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace hqq
