@@ -89,25 +89,19 @@ std::string show(const std::vector<int64_t>& v) {
   return s + (v.size() > 40 ? ",...]" : "]");
 }
 
-class ReferenceIds : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(ReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
-  const std::string name = GetParam();
-  Tokenizer tok = Tokenizer::load(tokenizer_dir(name));
-  EXPECT_EQ(tok.kind().rfind("tokenizer.json (BPE", 0), 0u) << tok.kind();
-  std::ifstream ref(reference_dir() / (name + ".jsonl"));
-  ASSERT_TRUE(ref) << "missing reference ids for " << name;
-  const Inputs& in = inputs();
-  ASSERT_GE(in.corpus, 4 * 233u);
-  ASSERT_GE(in.texts.size() - in.corpus - in.tricky, 5000u);
+// Compares every line of a reference file with our encode/decode of the matching input.
+void expect_reference(const Tokenizer& tok, const fs::path& reference,
+                      const std::vector<std::string>& texts, size_t first) {
+  std::ifstream ref(reference);
+  ASSERT_TRUE(ref) << "missing reference ids " << reference;
   size_t n = 0, bad = 0;
   std::string first_bad;
   auto fail = [&](const std::string& what) {
-    if (bad++ < 8) first_bad += "\n  input " + std::to_string(n) + ": " + what;
+    if (bad++ < 8) first_bad += "\n  input " + std::to_string(first + n) + ": " + what;
   };
   for (std::string line; std::getline(ref, line); ++n) {
-    ASSERT_LT(n, in.texts.size()) << "more reference lines than inputs";
-    const std::string& text = in.texts[n];
+    ASSERT_LT(first + n, texts.size()) << "more reference lines than inputs";
+    const std::string& text = texts[first + n];
     auto j = nlohmann::json::parse(line);
     std::vector<int64_t> ids = tok.encode(text, /*add_bos=*/true, /*parse_special=*/true);
     std::vector<int64_t> plain = tok.encode(text, false, true);
@@ -130,19 +124,48 @@ TEST_P(ReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
       if (hash_text(dec_special) != j["dk"]) fail(quoted + " decodes with specials differently");
     }
   }
-  EXPECT_EQ(n, in.texts.size());
-  EXPECT_EQ(bad, 0u) << name << ": " << bad << " differences in " << n << " inputs" << first_bad;
+  EXPECT_EQ(first + n, texts.size());
+  EXPECT_EQ(bad, 0u) << reference << ": " << bad << " differences in " << n << " inputs"
+                     << first_bad;
 }
+
+std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string s = info.param;
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+class ReferenceIds : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
+  const std::string name = GetParam();
+  Tokenizer tok = Tokenizer::load(tokenizer_dir(name));
+  EXPECT_EQ(tok.kind().rfind("tokenizer.json (BPE", 0), 0u) << tok.kind();
+  const Inputs& in = inputs();
+  ASSERT_GE(in.corpus, 4 * 233u);
+  ASSERT_GE(in.texts.size() - in.corpus - in.tricky, 5000u);
+  expect_reference(tok, reference_dir() / (name + ".jsonl"), in.texts, 0);
+}
+
+// Components the four real files do not use, in small files of make_synthetic.mjs.
+class SyntheticReferenceIds : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SyntheticReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
+  const std::string name = GetParam();
+  Tokenizer tok = Tokenizer::load(reference_dir() / "synthetic" / name);
+  const Inputs& in = inputs();
+  expect_reference(tok, reference_dir() / "synthetic" / (name + ".jsonl"), in.texts, in.corpus);
+}
+
+INSTANTIATE_TEST_SUITE_P(HfTokenizer, SyntheticReferenceIds,
+                         ::testing::Values("wordy", "metaspace-first", "metaspace-always"),
+                         param_name);
 
 INSTANTIATE_TEST_SUITE_P(HfTokenizer, ReferenceIds,
                          ::testing::Values("llama-3.2", "qwen2.5-1.5b-instruct", "gpt2",
                                            "mixtral-8x22b"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return s;
-                         });
+                         param_name);
 
 }  // namespace
 }  // namespace hqq
