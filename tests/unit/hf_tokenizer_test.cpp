@@ -167,5 +167,93 @@ INSTANTIATE_TEST_SUITE_P(HfTokenizer, ReferenceIds,
                                            "mixtral-8x22b"),
                          param_name);
 
+// Generation decodes the whole reply after each token and emits what cannot change: text
+// before a trailing U+FFFD (an incomplete UTF-8 character). That text must only ever grow.
+TEST(HfTokenizer, StreamingDecodeNeverSplitsACharacter) {
+  const std::string text =
+      "Hi 日本語のテキスト 👨‍👩‍👧‍👦 and ünïcödé 🤷‍♂️!";
+  const std::string fffd = "\xEF\xBF\xBD";
+  for (const char* name : {"llama-3.2", "mixtral-8x22b"}) {
+    Tokenizer tok = Tokenizer::load(tokenizer_dir(name));
+    std::vector<int64_t> ids = tok.encode(text), prefix;
+    std::string emitted;
+    int held = 0;
+    for (int64_t id : ids) {
+      prefix.push_back(id);
+      std::string all = tok.decode(prefix);
+      size_t n = all.size();
+      while (n >= 3 && all.compare(n - 3, 3, fffd) == 0) n -= 3;
+      held += n < all.size();
+      std::string stable = all.substr(0, n);
+      ASSERT_EQ(stable.compare(0, emitted.size(), emitted), 0) << name << ": " << stable;
+      emitted = stable;
+    }
+    EXPECT_EQ(emitted, text) << name;
+    EXPECT_GT(held, 0) << name << ": no token ended inside a character";
+  }
+}
+
+TEST(HfTokenizer, FolderSettingsAndModelCard) {
+  Tokenizer llama = Tokenizer::load(tokenizer_dir("llama-3.2"));
+  EXPECT_EQ(llama.kind(), "tokenizer.json (BPE, ByteLevel)");
+  EXPECT_EQ(llama.bos_id(), 128000);
+  EXPECT_EQ(llama.eos_ids(), std::vector<int64_t>{128009});  // tokenizer_config's <|eot_id|>
+  EXPECT_EQ(llama.vocab_size(), 128256);
+  EXPECT_TRUE(llama.is_special(128009));
+  EXPECT_FALSE(llama.is_special(9906));
+  EXPECT_EQ(llama.piece(1917), "\xC4\xA0world");
+  EXPECT_EQ(llama.piece_id("<|eot_id|>"), 128009);
+  EXPECT_EQ(llama.special_tokens().size(), 256u);
+  // Special tokens in text are text unless asked for.
+  EXPECT_EQ(llama.encode("<|eot_id|>", false, true), std::vector<int64_t>{128009});
+  EXPECT_GT(llama.encode("<|eot_id|>", false, false).size(), 1u);
+  Tokenizer qwen = Tokenizer::load(tokenizer_dir("qwen2.5-1.5b-instruct"));
+  EXPECT_FALSE(qwen.bos_id());  // the post-processor adds nothing
+  EXPECT_EQ(qwen.encode("Once upon", true), qwen.encode("Once upon", false));
+  TokenizerSummary mixtral = summarize_tokenizer(tokenizer_dir("mixtral-8x22b"));
+  EXPECT_EQ(mixtral.kind, "tokenizer.json (BPE, byte fallback)");
+  ASSERT_EQ(mixtral.special_tokens.size(), 3u);
+  EXPECT_EQ(mixtral.special_tokens[1], (std::pair<int64_t, std::string>{1, "<s>"}));
+  // A folder with both files uses tokenizer.json, as transformers' fast tokenizers do.
+  test::TempDir dir;
+  fs::copy_file(test::shared_data() / "tokenizers" / "mistral-7b-v0.3" / "tokenizer.model",
+                dir / "tokenizer.model");
+  fs::copy_file(tokenizer_dir("mixtral-8x22b") / "tokenizer.json", dir / "tokenizer.json");
+  EXPECT_EQ(Tokenizer::load(dir.path()).kind(), "tokenizer.json (BPE, byte fallback)");
+}
+
+TEST(HfTokenizer, UnsupportedComponentsAreNamed) {
+  const std::string bpe = R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []})";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", "WordPiece model: not supported"},
+      {R"({"model": {"type": "Unigram", "vocab": []}})", "Unigram model: not supported"},
+      {"{" + bpe + R"(, "normalizer": {"type": "Lowercase"}})",
+       "Lowercase normalizer: not supported"},
+      {"{" + bpe + R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
+       "BertPreTokenizer pre-tokenizer: not supported"},
+      {"{" + bpe + R"(, "decoder": {"type": "WordPiece"}})", "WordPiece decoder: not supported"},
+      {"{" + bpe + R"(, "post_processor": {"type": "Weird"}})",
+       "Weird post-processor: not supported"},
+      {"{" + bpe +
+           R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}})",
+       "bad regex"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})",
+       "missing from the vocabulary"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [)", "not valid JSON"},
+  };
+  for (const auto& [json, message] : cases) {
+    test::TempDir dir;
+    test::write_file(dir / "tokenizer.json", json);
+    try {
+      Tokenizer::load(dir.path());
+      ADD_FAILURE() << "accepted: " << json;
+    } catch (const InputError& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find((dir / "tokenizer.json").string() + ": "), std::string::npos) << what;
+      EXPECT_NE(what.find(message), std::string::npos) << what;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hqq
