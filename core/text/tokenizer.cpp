@@ -142,12 +142,9 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text, bool add_bos,
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
-  if (hf_) {
-    for (int64_t id : ids)
-      if (id < 0 || id >= vocab_size())
-        throw Error("decode: token id " + std::to_string(id) + " out of range");
-    return hf_->decode(ids, skip_special);
-  }
+  // Ids without a token are skipped, as the official library does: Qwen2.5's embedding has
+  // 271 rows past its tokenizer's last id, and a model may sample one.
+  if (hf_) return hf_->decode(ids, skip_special);
   std::vector<int32_t> v;
   v.reserve(ids.size());
   for (int64_t id : ids) {

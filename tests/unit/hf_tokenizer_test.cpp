@@ -210,6 +210,8 @@ TEST(HfTokenizer, FolderSettingsAndModelCard) {
   Tokenizer qwen = Tokenizer::load(tokenizer_dir("qwen2.5-1.5b-instruct"));
   EXPECT_FALSE(qwen.bos_id());  // the post-processor adds nothing
   EXPECT_EQ(qwen.encode("Once upon", true), qwen.encode("Once upon", false));
+  // Ids past the tokenizer (Qwen2.5's embedding is 271 rows longer) decode to nothing.
+  EXPECT_EQ(qwen.decode({151700, 9707}), "Hello");
   TokenizerSummary mixtral = summarize_tokenizer(tokenizer_dir("mixtral-8x22b"));
   EXPECT_EQ(mixtral.kind, "tokenizer.json (BPE, byte fallback)");
   ASSERT_EQ(mixtral.special_tokens.size(), 3u);
