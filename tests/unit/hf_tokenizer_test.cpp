@@ -159,7 +159,8 @@ TEST_P(SyntheticReferenceIds, EncodeAndDecodeEqualTheOfficialLibrary) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HfTokenizer, SyntheticReferenceIds,
-                         ::testing::Values("wordy", "metaspace-first", "metaspace-always"),
+                         ::testing::Values("wordy", "metaspace-first", "metaspace-always",
+                                           "bytelevel-prefix"),
                          param_name);
 
 INSTANTIATE_TEST_SUITE_P(HfTokenizer, ReferenceIds,
