@@ -128,7 +128,7 @@ class ByteLevel : public PreTokenizer {
     std::vector<PreSplit> cut;
     if (add_prefix_space_)
       for (auto& p : pieces)
-        if (!p.text.empty() && p.text[0] != ' ') p.text.insert(0, " ");
+        if (!p.text.empty() && p.text[0] != ' ') p.text.insert(p.text.begin(), ' ');
     if (use_regex_) {
       cut.reserve(pieces.size() * 4);
       Spans m;

@@ -85,7 +85,10 @@ const Inputs& inputs() {
 
 std::string show(const std::vector<int64_t>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size() && i < 40; ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size() && i < 40; ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
   return s + (v.size() > 40 ? ",...]" : "]");
 }
 
