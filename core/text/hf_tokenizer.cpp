@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/text/hf_json_reader.h"
+#include "core/text/hf_unicode.h"
 
 namespace hqq::hf {
 namespace {
@@ -103,6 +104,13 @@ std::shared_ptr<const HfTokenizer> HfTokenizer::load(const std::filesystem::path
 
 std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special,
                                          bool parse_special) const {
+  // The library takes Rust strings, valid UTF-8 by construction; bytes from a file may not be
+  // (and Oniguruma must never see a truncated sequence): invalid bytes become U+FFFD first.
+  std::string repaired;
+  if (!is_valid_utf8(text)) {
+    repaired = from_utf8_lossy(text);
+    text = repaired;
+  }
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   std::vector<PreSplit> words;

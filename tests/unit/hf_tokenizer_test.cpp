@@ -214,6 +214,11 @@ TEST(HfTokenizer, FolderSettingsAndModelCard) {
   Tokenizer qwen = Tokenizer::load(tokenizer_dir("qwen2.5-1.5b-instruct"));
   EXPECT_FALSE(qwen.bos_id());  // the post-processor adds nothing
   EXPECT_EQ(qwen.encode("Once upon", true), qwen.encode("Once upon", false));
+  // Invalid UTF-8 (a stray byte in a text file) is read as U+FFFD, not a crash.
+  EXPECT_EQ(qwen.encode("a\xFF"
+                        "b\xE6\x97"),
+            qwen.encode("a\xEF\xBF\xBD"
+                        "b\xEF\xBF\xBD"));
   // Ids past the tokenizer (Qwen2.5's embedding is 271 rows longer) decode to nothing.
   EXPECT_EQ(qwen.decode({151700, 9707}), "Hello");
   TokenizerSummary mixtral = summarize_tokenizer(tokenizer_dir("mixtral-8x22b"));
