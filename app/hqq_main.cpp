@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   cli::add_quantize_commands(app, g, &run);
   cli::add_train_command(app, g, &run);
   cli::add_finetune_command(app, g, &run);
+  cli::add_tokenize_command(app, g, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

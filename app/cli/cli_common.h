@@ -44,5 +44,6 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run);
 void add_train_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run);
+void add_tokenize_command(CLI::App& app, GlobalOptions& g, Action* run);
 
 }  // namespace hqq::cli

@@ -58,6 +58,18 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
                  human_bytes(double(info.weight_bytes)), info.tensors, info.shards, dtypes);
       fmt::print("  tokenizer      {}{}\n", info.tokenizer,
                  info.has_chat_template ? ", chat template" : "");
+      if (!info.special_tokens.empty()) {
+        // Llama 3 has 256 (most of them reserved): the first few and a count.
+        std::string list;
+        size_t shown = 0;
+        for (const auto& [id, text] : info.special_tokens) {
+          if (shown++ == 12) break;
+          list += fmt::format("{}{} {}", list.empty() ? "" : ", ", text, id);
+        }
+        if (info.special_tokens.size() > 12)
+          list += fmt::format(", ... ({} in all)", info.special_tokens.size());
+        fmt::print("  special tokens {}\n", list);
+      }
       if (!info.quantization.empty()) fmt::print("  quantization   {}\n", info.quantization);
       fmt::print("  device         {}{}\n", device.name(),
                  device.note.empty() ? "" : " (" + device.note + ")");
