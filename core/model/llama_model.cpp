@@ -44,6 +44,7 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
 LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
   if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
     throw InputError("compute dtype must be float32, bfloat16 or float16");
+  check_config_against_weights(c, ckpt);
   LlamaModel m;
   m.config_ = c;
   m.dtype_ = opts.dtype;
