@@ -8,7 +8,11 @@ namespace hqq {
 at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& config) {
   if (name == "float32" || name == "fp32") return at::kFloat;
   if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  if (name == "float16" || name == "fp16") return at::kHalf;
+  // libtorch 1.13 has no float16 matmul on CPU: say so before any layer runs into it.
+  if (name == "float16" || name == "fp16")
+    throw InputError("--dtype " + name +
+                     ": float16 compute is not supported on CPU (libtorch has no float16 "
+                     "matrix product); use float32 or bfloat16");
   if (name == "auto") {
     if (config.torch_dtype == "bfloat16") return at::kBFloat16;
     // fp16 weights: fp32 keeps every bit, but doubles the memory; past 2B parameters (a 7B
