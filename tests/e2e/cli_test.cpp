@@ -6,39 +6,16 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "tests/test_support.h"
+#include "tests/e2e/cli_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using hqq::test::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result hqq(const std::string& args, const std::string& stdin_text = "") {
-  TempDir tmp;
-  std::string cmd = std::string(HQQ_CLI_PATH) + " " + args + " > " + (tmp / "out").string() +
-                    " 2> " + (tmp / "err").string();
-  if (!stdin_text.empty()) {
-    hqq::test::write_file(tmp / "in", stdin_text);
-    cmd += " < " + (tmp / "in").string();
-  } else {
-    cmd += " < /dev/null";
-  }
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = hqq::test::read_file(tmp / "out");
-  r.err = hqq::test::read_file(tmp / "err");
-  return r;
-}
-
-std::string model(const std::string& name) {
-  return (hqq::test::fixtures() / "models" / name).string();
-}
+using hqq::test::hqq;
+using hqq::test::model;
+using hqq::test::Result;
 
 TEST(Cli, VersionAndHelp) {
   Result v = hqq("--version");
