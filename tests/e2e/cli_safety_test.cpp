@@ -220,7 +220,7 @@ TEST(CliSafety, HostileConfigsAreNamedErrors) {
   for (const auto& c : cases) {
     const fs::path dir = with_config(tmp, c.name, f, c.edit);
     for (const std::string cmd :
-         {"info ", "quantize -o " + (tmp / (c.name + "-q")).string() + " "}) {
+         {std::string("info "), "quantize -o " + (tmp / (c.name + "-q")).string() + " "}) {
       Result r = hqq("-q " + cmd + dir.string());
       expect_refused(r, c.name + ": " + cmd);
       EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
@@ -404,7 +404,7 @@ TEST(CliSafety, SigtermStopsQuantizeAtOnce) {
   // Many solver iterations make the tiny fixture's quantization last long enough to signal it.
   const std::vector<std::string> args = {"-q",    "quantize",           model("llama_gqa_fp32"),
                                          "-o",    (tmp / "q").string(), "--iters",
-                                         "10000", "--optimizer",        "reference"};
+                                         "3000", "--optimizer",        "reference"};
   expect_stops_on(SIGTERM, args, tmp, tmp / "q", std::chrono::milliseconds(1500));
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,13 @@
 
 namespace hqq::test {
 
+// The hqq under test: $HQQ_CLI when set (e.g. to run these tests against another build), else
+// the one built with the tests.
+inline std::string cli_path() {
+  const char* env = std::getenv("HQQ_CLI");
+  return env && *env ? env : HQQ_CLI_PATH;
+}
+
 struct Result {
   int code = -1;
   std::string out, err;
@@ -26,7 +34,7 @@ struct Result {
 
 inline Result hqq(const std::string& args, const std::string& stdin_text = "") {
   TempDir tmp;
-  std::string cmd = std::string(HQQ_CLI_PATH) + " " + args + " > " + (tmp / "out").string() +
+  std::string cmd = cli_path() + " " + args + " > " + (tmp / "out").string() +
                     " 2> " + (tmp / "err").string();
   if (!stdin_text.empty()) {
     write_file(tmp / "in", stdin_text);
@@ -120,7 +128,7 @@ inline pid_t spawn_hqq(const std::vector<std::string>& args, const std::filesyst
     FILE* e = std::freopen((logs / "err").c_str(), "w", stderr);
     (void)o, (void)e;
     std::vector<char*> argv;
-    std::string exe = HQQ_CLI_PATH;
+    std::string exe = cli_path();
     argv.push_back(exe.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
