@@ -44,7 +44,11 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& where) 
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    fail_input(where, std::string("is not valid JSON: ") + e.what());
+    // "[json.exception.parse_error.101] parse error at line 1, column 28: ..." without the tag.
+    std::string what = e.what();
+    if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
+      what = what.substr(what.find("] ") + 2);
+    fail_input(where, "is not valid JSON: " + what);
   }
 }
 

@@ -212,7 +212,8 @@ void check_config_against_weights(const ModelConfig& c, const Checkpoint& ckpt) 
   if (c.num_hidden_layers > present)
     fail_input(label, "\"num_hidden_layers\" is " + std::to_string(c.num_hidden_layers) +
                           " but the weights in " + ckpt.dir().string() + " hold " +
-                          std::to_string(present) + " layers");
+                          std::to_string(present) + " layers (no tensor 'model.layers." +
+                          std::to_string(present) + ".*')");
   // Every dense tensor whose shape follows from the config must have that shape; a quantized
   // projection (W_q, scale, zero) is checked by its own loader.
   auto expect = [&](const std::string& name, std::vector<int64_t> shape, const char* keys,

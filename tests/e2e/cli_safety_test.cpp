@@ -351,7 +351,8 @@ TEST(CliSafety, DivergingFinetuneStopsWithAClearError) {
     std::string bytes = hqq::test::read_file(ck);
     uint64_t len = 0;
     std::memcpy(&len, bytes.data(), 8);
-    for (auto& [name, e] : nlohmann::json::parse(bytes.substr(8, len)).items()) {
+    const auto header = nlohmann::json::parse(bytes.substr(8, len));
+    for (auto& [name, e] : header.items()) {
       if (name == "__metadata__") continue;
       for (float v : hqq::test::read_tensor_f32(ck, name)) ASSERT_TRUE(std::isfinite(v)) << name;
     }
@@ -402,8 +403,8 @@ TEST(CliSafety, SigtermAndSigintStopFinetuneAtOnce) {
 TEST(CliSafety, SigtermStopsQuantizeAtOnce) {
   TempDir tmp;
   // Many solver iterations make the tiny fixture's quantization last long enough to signal it.
-  const std::vector<std::string> args = {"-q",    "quantize",           model("llama_gqa_fp32"),
-                                         "-o",    (tmp / "q").string(), "--iters",
+  const std::vector<std::string> args = {"-q",   "quantize",           model("llama_gqa_fp32"),
+                                         "-o",   (tmp / "q").string(), "--iters",
                                          "3000", "--optimizer",        "reference"};
   expect_stops_on(SIGTERM, args, tmp, tmp / "q", std::chrono::milliseconds(1500));
 }
