@@ -15,6 +15,8 @@
 
 int main(int argc, char** argv) {
   using namespace hqq;
+  // First: a stop signal during start-up must also end in a clean exit 130, not a default kill.
+  cli::install_interrupt_handler();
   CLI::App app{
       "HQQ Studio command line: inspect, quantize, run and evaluate local LLM checkpoints"};
   app.require_subcommand(1);
@@ -45,7 +47,6 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  cli::install_interrupt_handler();
   // More threads than cores only thrash (and 100,000 would exhaust the process): cap, and say so.
   if (g.threads > available_cores())
     std::fprintf(stderr, "note: --threads %d capped at the %d cores available\n", g.threads,
