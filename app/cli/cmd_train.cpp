@@ -71,8 +71,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       model.set_gradient_checkpointing(a->checkpointing);
 
       std::vector<fs::path> files(a->data.begin(), a->data.end());
-      TokenWindows data = load_training_data(files, tok, a->seq_len,
-                                             data_format_from_name(a->format), &interrupt_token());
+      TokenWindows data = load_training_data(
+          files, tok, a->seq_len, data_format_from_name(a->format), {.cancel = &interrupt_token()});
       std::vector<int64_t> eval;
       if (!a->eval.empty()) eval = tok.encode(read_text_file(a->eval), true);
       fmt::print(stderr, "training {} parameters on {} tokens ({} windows of {}); eval {} tokens\n",
@@ -98,7 +98,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
               print_train_event(g, "train", e);
               if (e.eval_ppl) last_ppl = e.eval_ppl;
             },
-            &interrupt_token(), nullptr, save_checkpoint);
+            {.cancel = &interrupt_token()}, save_checkpoint);
       } catch (const Error&) {
         // Keep a checkpoint this run wrote (resumable); otherwise nothing is left behind.
         if (checkpointed) log.close(), staged.commit();

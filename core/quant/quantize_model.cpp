@@ -100,7 +100,7 @@ nlohmann::json QuantizeSummary::to_json() const {
   for (const auto& r : layers) {
     l.push_back(r.to_json());
     sq += r.sq_error;
-    if (r.rel_error > 0) norm_sq += r.sq_error / (r.rel_error * r.rel_error);
+    norm_sq += r.weight_sq;
   }
   return {{"layers", l},
           {"rel_error", norm_sq > 0 ? std::sqrt(sq / norm_sq) : 0.0},
@@ -112,7 +112,7 @@ nlohmann::json QuantizeSummary::to_json() const {
           {"hqq_studio_version", hqq_version()}};
 }
 
-QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContext& job) {
   const auto t0 = Clock::now();
   ModelConfig config = load_model_config(opts.source);
   if (config.raw.contains("quantization_config"))
@@ -159,7 +159,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
            hqq_state_layout(shape, *cfg, has_bias, wname))  // validates the plan early
         u.tensors.push_back({module + "." + key, layout.first, layout.second});
       u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
-        check_cancel(opts.cancel);
+        job.check();
         return with_tensor_context(ckpt, wname, [&] {
           const auto start = Clock::now();
           at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
@@ -178,7 +178,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
           r.optimizer = optimizer_name(c.optimizer);
           at::Tensor diff = (w - w_hat).to(at::kDouble);
           r.sq_error = diff.pow(2).sum().item<double>();
-          r.rel_error = std::sqrt(r.sq_error) / w.to(at::kDouble).norm().item<double>();
+          r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
+          r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
           r.parameters = w.numel();
           r.stored_bytes = layer.storage_bytes();
           histograms(w, w_hat, &r);
@@ -189,9 +190,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
           r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
           summary.layers.push_back(r);
           ++done;
-          report(opts.progress, {"quantize", done, quantized_count,
-                                 module + " " + std::to_string(c.nbits) + "-bit rel. error " +
-                                     std::to_string(r.rel_error)});
+          job.report({"quantize", done, quantized_count,
+                      module + " " + std::to_string(c.nbits) + "-bit rel. error " +
+                          std::to_string(r.rel_error)});
           if (opts.on_layer) opts.on_layer(r);
           return parts;
         });
@@ -203,8 +204,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   copy("lm_head.weight");
   for (const auto& name : ckpt.names()) copy(name);  // anything else the source carries
 
-  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, opts.cancel);
-  check_cancel(opts.cancel);
+  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, job);
+  job.check();
 
   nlohmann::json cfg_json = config.raw;
   cfg_json["quantization_config"] = {
@@ -230,13 +231,13 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   return summary;
 }
 
-void export_dequantized(const fs::path& source, const fs::path& output, bool overwrite,
-                        const ProgressFn& progress, const CancelToken* cancel,
-                        const fs::path& adapter) {
+void export_dequantized(const ExportOptions& o, const JobContext& job) {
+  const fs::path& source = o.source;
+  const fs::path& adapter = o.adapter;
   ModelConfig config = load_model_config(source);
   Checkpoint ckpt = Checkpoint::open(source);
   check_config_against_weights(config, ckpt);
-  OutputFolder out(output, overwrite, {source, adapter});
+  OutputFolder out(o.output, o.overwrite, {source, adapter});
   std::map<std::string, at::Tensor> deltas;
   if (!adapter.empty()) deltas = adapter_deltas(adapter);
   for (const auto& [m, d] : deltas)
@@ -265,7 +266,7 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
     u.tensors.push_back({m + ".weight", at::kBFloat16, s});
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
     u.produce = [&, m, s, has_bias, hqq] {
-      check_cancel(cancel);
+      job.check();
       return with_tensor_context(ckpt, m + (hqq ? ".W_q" : ".weight"), [&] {
         at::Tensor w, bias;
         if (hqq) {
@@ -284,7 +285,7 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
         }
         std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
         if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-        report(progress, {"export", ++done, total, m});
+        job.report({"export", ++done, total, m});
         return parts;
       });
     };
@@ -294,8 +295,8 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
     if (covered.count(name)) continue;
     units.push_back(copy_unit(ckpt, name));
   }
-  write_sharded(out.path(), units, 2'000'000'000, cancel);
-  check_cancel(cancel);
+  write_sharded(out.path(), units, 2'000'000'000, job);
+  job.check();
   nlohmann::json cfg_json = config.raw;
   cfg_json.erase("quantization_config");
   cfg_json["torch_dtype"] = "bfloat16";

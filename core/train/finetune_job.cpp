@@ -13,9 +13,8 @@ namespace fs = std::filesystem;
 
 FinetuneSummary run_finetune(const FinetuneOptions& o,
                              const std::function<void(const TrainEvent&)>& on_event,
-                             const CancelToken* cancel, const std::atomic<bool>* pause,
-                             const std::function<void(const FinetuneSummary&)>& on_start,
-                             const ProgressFn& load_progress) {
+                             const JobContext& job,
+                             const std::function<void(const FinetuneSummary&)>& on_start) {
   // Inputs the output must stay clear of: the model, the data, the held-out text.
   std::vector<fs::path> sources = {o.model, o.eval_text};
   sources.insert(sources.end(), o.data.begin(), o.data.end());
@@ -31,13 +30,16 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
   if (resuming) out.copy_existing_target();
   const fs::path ckpt_dir = out.path() / "checkpoint";
 
-  LoadedModel m = load_model(o.model, o.compute_dtype, load_progress, cancel);
+  ModelLoadOptions lo;
+  lo.dtype = o.compute_dtype;
+  lo.device = o.device;
+  LoadedModel m = load_model(o.model, lo, job);
   const Tokenizer& tok = m.require_tokenizer();
   // Data problems (a broken JSONL line) should surface before anything is trained or written.
-  TokenWindows data = load_training_data(o.data, tok, o.seq_len, o.format, cancel);
+  TokenWindows data = load_training_data(o.data, tok, o.seq_len, o.format, job);
   std::vector<int64_t> eval;
   if (!o.eval_text.empty()) eval = tok.encode(read_text_file(o.eval_text.string()), true);
-  check_cancel(cancel);
+  job.check();
 
   LoraConfig cfg = o.lora;
   cfg.base_model_name_or_path = fs::absolute(o.model).string();
@@ -69,7 +71,7 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
           if (e.eval_ppl) summary.eval_ppl = e.eval_ppl;
           if (on_event) on_event(e);
         },
-        cancel, pause,
+        job,
         [&](int64_t step) {
           save_adapter(m.model, cfg, ckpt_dir);
           trainer.save_state(ckpt_dir);

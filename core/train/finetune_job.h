@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 #include "core/model/lora.h"
 #include "core/train/trainer.h"
 #include "core/train/training_data.h"
@@ -26,6 +26,7 @@ struct FinetuneOptions {
   TrainOptions train;
   LoraConfig lora;
   std::string compute_dtype = "float32";  // the frozen model's; the adapter trains in fp32
+  std::string device = "auto";            // see core/base/device.h
   bool gradient_checkpointing = false;
   bool resume = false;     // continue from output/checkpoint when it exists
   bool overwrite = false;  // replace an existing output folder (never one of the inputs)
@@ -47,9 +48,7 @@ struct FinetuneSummary {
 // so the run can be resumed, else nothing is left behind.
 FinetuneSummary run_finetune(const FinetuneOptions& o,
                              const std::function<void(const TrainEvent&)>& on_event,
-                             const CancelToken* cancel = nullptr,
-                             const std::atomic<bool>* pause = nullptr,
-                             const std::function<void(const FinetuneSummary&)>& on_start = {},
-                             const ProgressFn& load_progress = {});
+                             const JobContext& job = {},
+                             const std::function<void(const FinetuneSummary&)>& on_start = {});
 
 }  // namespace hqq

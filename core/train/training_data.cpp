@@ -78,10 +78,10 @@ constexpr size_t kEncodeChunkBytes = 256 * 1024;
 // dropped space, so the tokens are those of the whole text (SentencePiece splits at spaces
 // first). Without a space in reach the cut falls at a newline, else at a UTF-8 boundary.
 void encode_chunked(const Tokenizer& tok, std::string_view text, bool add_bos,
-                    std::vector<int32_t>* out, const CancelToken* cancel) {
+                    std::vector<int32_t>* out, const JobContext& job) {
   bool first = true;
   while (!text.empty()) {
-    check_cancel(cancel);
+    job.check();
     size_t n = text.size(), skip = 0;
     if (n > kEncodeChunkBytes) {
       n = kEncodeChunkBytes;
@@ -154,7 +154,7 @@ std::pair<at::Tensor, at::Tensor> TokenWindows::batch(int64_t batch_size,
 }
 
 TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokenizer& tok,
-                                int64_t window, DataFormat format, const CancelToken* cancel) {
+                                int64_t window, DataFormat format, const JobContext& job) {
   if (window < 2) throw InputError("the training window must be at least 2 tokens");
   if (files.empty()) throw InputError("no training data given");
   TokenWindows d;
@@ -167,7 +167,7 @@ TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokeni
     const DataFormat fmt = format == DataFormat::Auto ? detect(f) : format;
     if (fmt == DataFormat::Text) {
       const size_t before = d.stream.size();
-      encode_chunked(tok, read_text_file(f), /*add_bos=*/true, &d.stream, cancel);
+      encode_chunked(tok, read_text_file(f), /*add_bos=*/true, &d.stream, job);
       if (d.stream.size() - before <= 1) fail_input(f.string(), "contains no text");
       continue;
     }
@@ -175,7 +175,7 @@ TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokeni
     std::string line;
     int64_t line_no = 0, records = 0;
     while (std::getline(in, line)) {
-      check_cancel(cancel);
+      job.check();
       ++line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       const std::string where = f.string() + ":" + std::to_string(line_no);
@@ -188,7 +188,7 @@ TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokeni
           fail_input(where, "needs a string \"text\" field");
         std::string text = std::move(j["text"].get_ref<std::string&>());
         j = nullptr;
-        encode_chunked(tok, text, true, &d.stream, cancel);
+        encode_chunked(tok, text, true, &d.stream, job);
         if (!tok.eos_ids().empty()) d.stream.push_back(static_cast<int32_t>(tok.eos_ids()[0]));
       } else {
         if (!j.contains("messages")) fail_input(where, "needs a \"messages\" list");

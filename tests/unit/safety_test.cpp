@@ -106,7 +106,7 @@ TEST(ExportDequantized, MergesTheAdapterUpdateExactlyWhereItApplies) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "4bit-g64");
   // An adapter on q_proj and down_proj with non-zero B, saved in the PEFT format.
-  LoadedModel m = load_model(tmp / "q", "float32");
+  LoadedModel m = load_model(tmp / "q", {.dtype = "float32"});
   LoraConfig cfg;
   cfg.r = 4;
   cfg.alpha = 8;
@@ -118,8 +118,8 @@ TEST(ExportDequantized, MergesTheAdapterUpdateExactlyWhereItApplies) {
   const auto deltas = adapter_deltas(tmp / "ad");
   ASSERT_EQ(deltas.size(), 4u);  // 2 layers x 2 modules
 
-  export_dequantized(tmp / "q", tmp / "plain", false);
-  export_dequantized(tmp / "q", tmp / "merged", false, {}, nullptr, tmp / "ad");
+  export_dequantized({.source = tmp / "q", .output = tmp / "plain"});
+  export_dequantized({.source = tmp / "q", .output = tmp / "merged", .adapter = tmp / "ad"});
   Checkpoint plain = Checkpoint::open(tmp / "plain"), merged = Checkpoint::open(tmp / "merged");
   ASSERT_EQ(plain.names(), merged.names());
   for (const auto& name : plain.names()) {
@@ -136,7 +136,8 @@ TEST(ExportDequantized, MergesTheAdapterUpdateExactlyWhereItApplies) {
     EXPECT_GT(d->second.abs().max().item<double>(), 0.05) << name;  // far above the rounding
   }
   EXPECT_NE(error_of([&] {
-              export_dequantized(tmp / "q", tmp / "x", false, {}, nullptr, tmp / "no-adapter");
+              export_dequantized(
+                  {.source = tmp / "q", .output = tmp / "x", .adapter = tmp / "no-adapter"});
             }).find("no-adapter"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(tmp / "x"));
@@ -155,7 +156,8 @@ TEST(TrainingData, LongTextsAreTokenizedInPiecesWithTheSameTokens) {
   // A cancelled load stops between pieces.
   CancelToken cancel;
   cancel.cancel();
-  EXPECT_THROW(load_training_data({tmp / "t.txt"}, tok, 16, DataFormat::Auto, &cancel), Cancelled);
+  EXPECT_THROW(load_training_data({tmp / "t.txt"}, tok, 16, DataFormat::Auto, {.cancel = &cancel}),
+               Cancelled);
 }
 
 TEST(Trainer, StopsOnANonFiniteLoss) {
@@ -163,7 +165,7 @@ TEST(Trainer, StopsOnANonFiniteLoss) {
   test::write_file(
       tmp / "t.txt",
       test::read_file(test::shared_data() / "corpora" / "kjv" / "kjv.txt").substr(0, 20000));
-  LoadedModel m = load_model(fixture(), "float32");
+  LoadedModel m = load_model(fixture(), {.dtype = "float32"});
   TokenWindows data = load_training_data({tmp / "t.txt"}, m.require_tokenizer(), 16);
   apply_lora(m.model, LoraConfig{}, 0);  // as hqq finetune does, where --lr 1e30 wrote NaNs
   std::vector<std::pair<std::string, at::Tensor*>> lora;
