@@ -18,7 +18,13 @@ struct GlobalOptions {
   std::string device = "auto";  // auto, cpu, cuda, cuda:N
 };
 
-// The token Ctrl-C triggers (installed by main); jobs poll it.
+// Numeric option checks with plain messages ("must be a positive number"), in place of CLI11's
+// PositiveNumber, whose message spells out the range 0 to DBL_MAX in full.
+CLI::Validator positive_number();
+CLI::Validator non_negative_number();
+CLI::Validator whole_range(int64_t lo, int64_t hi);  // a whole number in [lo, hi]
+
+// The token Ctrl-C (SIGINT) and SIGTERM trigger (installed by main); jobs poll it.
 CancelToken& interrupt_token();
 void install_interrupt_handler();
 // After a cancelled step that the command survives (a chat reply), arm Ctrl-C again.

@@ -4,8 +4,8 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/training_options.h"
 #include "core/base/error.h"
-#include "core/train/finetune_job.h"
 #include "core/base/json_file.h"
+#include "core/train/finetune_job.h"
 
 namespace hqq::cli {
 
@@ -31,9 +31,9 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--compute-dtype", a->compute_dtype,
                   "Dtype of the frozen model's compute (the adapter trains in fp32)")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
-  cmd->add_option("--rank", a->lora.r, "LoRA rank")->check(CLI::PositiveNumber);
+  cmd->add_option("--rank", a->lora.r, "LoRA rank")->check(cli::positive_number());
   cmd->add_option("--alpha", a->lora.alpha, "LoRA alpha (scaling = alpha / rank)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive_number());
   cmd->add_option("--dropout", a->lora.dropout, "LoRA dropout")->check(CLI::Range(0.0, 0.9));
   cmd->add_option("--targets", a->targets, "Module patterns to adapt (default: all 7 projections)");
   cmd->add_option("--attn-rank", a->attn_rank, "Rank for attention projections (HQQ+ recipe: 32)");
@@ -59,6 +59,7 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       o.device = g.device;
       o.gradient_checkpointing = a->checkpointing;
       o.resume = a->resume;
+      o.overwrite = a->overwrite;
       FinetuneSummary s = run_finetune(
           o, [&](const TrainEvent& e) { print_train_event(g, "finetune", e); }, cli_job(g),
           [&](const FinetuneSummary& s) {

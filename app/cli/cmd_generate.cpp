@@ -21,21 +21,21 @@ struct SamplingArgs {
 void add_sampling_options(CLI::App* cmd, SamplingArgs& a) {
   auto& s = a.opts.sampling;
   cmd->add_option("-n,--max-tokens", a.opts.max_new_tokens, "Most tokens to generate")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--temperature", s.temperature, "Sampling temperature (0: greedy)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--top-k", s.top_k, "Sample among the k most likely tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")
       ->check(CLI::Range(0.0001f, 1.0f));
   cmd->add_option("--repetition-penalty", s.repetition_penalty,
                   "Penalty for tokens already seen (1: off)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive_number());
   cmd->add_option("--seed", s.seed, "Random seed for sampling");
   cmd->add_option("--stop", a.opts.stop_strings, "Stop when this text is produced (repeatable)");
   cmd->add_option("--system", a.system, "System message (chat template)");
   cmd->add_option("--ctx", a.ctx, "Context length for the KV cache (capped by the model)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive_number());
 }
 
 void print_stats(const GenerateResult& r) {

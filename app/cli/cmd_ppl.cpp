@@ -3,8 +3,8 @@
 
 #include "app/cli/cli_common.h"
 #include "core/base/json_file.h"
-#include "core/load/model_loader.h"
 #include "core/generate/perplexity.h"
+#include "core/load/model_loader.h"
 
 namespace hqq::cli {
 
@@ -18,10 +18,10 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("model", a->model, "Model folder")->required();
   cmd->add_option("--text", a->text, "Plain-text file to score")->required();
   cmd->add_option("--ctx", a->ctx, "Window length in tokens")
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+      ->check(whole_range(2, int64_t{1} << 20));
   cmd->add_option("--max-tokens", a->max_tokens, "Use only the first N tokens of the text (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch", a->batch, "Windows evaluated together")->check(CLI::PositiveNumber);
+      ->check(cli::non_negative_number());
+  cmd->add_option("--batch", a->batch, "Windows evaluated together")->check(cli::positive_number());
   cmd->add_option("--method", a->method, "standard (HQQ/GPTQ papers) or llamacpp")
       ->check(CLI::IsMember({"standard", "llamacpp"}));
   cmd->callback([&g, a, run] {
@@ -37,8 +37,7 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
       opts.batch = a->batch;
       opts.method = a->method == "llamacpp" ? PplMethod::LlamaCpp : PplMethod::Standard;
       opts.bos_id = tok.bos_id();
-      PerplexityResult r =
-          perplexity(m.model, tokens, opts, cli_job(g));
+      PerplexityResult r = perplexity(m.model, tokens, opts, cli_job(g));
       finish_progress_line(g);
       if (g.json) {
         print_json({{"ppl", r.ppl},

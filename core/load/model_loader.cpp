@@ -33,6 +33,11 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
   ModelConfig config = load_model_config(dir);
   LoadOptions opts;
   opts.dtype = parse_compute_dtype(o.dtype, config);
+  // libtorch 1.13 has no float16 matmul on CPU: say so before any layer runs into it.
+  if (opts.dtype == at::kHalf && !device.is_cuda())
+    throw InputError("--dtype " + o.dtype +
+                     ": float16 compute is not supported on CPU (libtorch has no float16 matrix "
+                     "product there); use float32 or bfloat16");
   // Quantized folders hold HQQ layers (W_q, scale, zero...), others dense weights; any mix loads.
   opts.linear_factory = [](const Checkpoint& ckpt, const std::string& prefix, int64_t out,
                            int64_t in, bool bias, at::ScalarType dtype) -> std::unique_ptr<Linear> {

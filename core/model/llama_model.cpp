@@ -45,6 +45,7 @@ LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const 
                             const JobContext& job) {
   if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
     throw InputError("compute dtype must be float32, bfloat16 or float16");
+  check_config_against_weights(c, ckpt);
   LlamaModel m;
   m.config_ = c;
   m.dtype_ = opts.dtype;

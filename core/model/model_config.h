@@ -54,4 +54,11 @@ struct ModelConfig {
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label);
 ModelConfig load_model_config(const std::filesystem::path& dir);
 
+class Checkpoint;
+// Checks the config's sizes against the tensors a checkpoint actually holds (shapes from the
+// safetensors headers, no weights read): as many layers as num_hidden_layers, embeddings of
+// [vocab_size, hidden_size], dense projections of the implied shapes. Throws InputError naming
+// the config key and the tensor. Every job that opens a checkpoint with its config calls it.
+void check_config_against_weights(const ModelConfig& config, const Checkpoint& ckpt);
+
 }  // namespace hqq

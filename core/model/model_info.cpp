@@ -29,6 +29,7 @@ ModelInfo inspect_model(const fs::path& dir) {
   ModelInfo info;
   info.dir = dir.string();
   info.config = load_model_config(dir);
+  check_config_against_weights(info.config, Checkpoint::open(dir));  // headers only
   std::map<std::string, std::string> weight_map;
   auto files = checkpoint_weight_files(dir, &weight_map);
   info.shards = static_cast<int>(files.size());

@@ -136,6 +136,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     throw InputError("give exactly one budget: a total size or an average bits per weight");
   ModelConfig config = load_model_config(dir);
   Checkpoint ckpt = Checkpoint::open(dir);
+  check_config_against_weights(config, ckpt);
   BudgetPlan r;
   r.candidates = o.candidates.empty() ? quant_presets() : o.candidates;
   const auto modules = decoder_projections(config.num_hidden_layers);

@@ -72,6 +72,26 @@ std::vector<double> median_group_levels(const QuantizedTensor& q) {
   return levels;
 }
 
+// A weight the quantizer can take: finite, and small enough that squares and norms of it and of
+// its error stay finite in fp32 (|w| < 1e18; real weights are below 1e3).
+void require_finite_weight(const Checkpoint& ckpt, const std::string& name, const at::Tensor& w) {
+  if (!at::isfinite(w).all().item<bool>())
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values that are not finite");
+  if (w.numel() > 0 && w.abs().max().item<double>() > 1e18)
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values beyond 1e18 in magnitude");
+}
+
+// Runs `f`, turning a libtorch error (whose text carries a C++ stack trace) into an Error that
+// names the file and the tensor being worked on.
+template <typename F>
+auto with_tensor_context(const Checkpoint& ckpt, const std::string& name, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Error(ckpt.file_of(name) + ": tensor '" + name + "': " + e.what_without_backtrace());
+  }
+}
+
 }  // namespace
 
 nlohmann::json QuantizeSummary::to_json() const {
@@ -98,7 +118,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   if (config.raw.contains("quantization_config"))
     fail_input((opts.source / "config.json").string(), "this model is already quantized");
   Checkpoint ckpt = Checkpoint::open(opts.source);
-  OutputFolder out(opts.output, opts.overwrite);
+  check_config_against_weights(config, ckpt);
+  OutputFolder out(opts.output, opts.overwrite, {opts.source});
 
   QuantizeSummary summary;
   summary.source_bytes = static_cast<int64_t>(ckpt.total_bytes());
@@ -138,38 +159,43 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
            hqq_state_layout(shape, *cfg, has_bias, wname))  // validates the plan early
         u.tensors.push_back({module + "." + key, layout.first, layout.second});
       u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
-        const auto start = Clock::now();
-        at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
-        at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
-        const QuantizedTensor q = quantize(w, c, wname);
-        HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
-        at::Tensor w_hat = layer.dequantized(at::kFloat);
-        LayerReport r;
-        r.name = module;
-        r.shape = shape;
-        r.nbits = c.nbits;
-        r.group_size = layer.group_size();
-        r.axis = c.axis;
-        r.optimizer = optimizer_name(c.optimizer);
-        at::Tensor diff = (w - w_hat).to(at::kDouble);
-        r.sq_error = diff.pow(2).sum().item<double>();
-        r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
-        r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
-        r.parameters = w.numel();
-        r.stored_bytes = layer.storage_bytes();
-        histograms(w, w_hat, &r);
-        r.levels = median_group_levels(q);
-        std::vector<at::Tensor> parts;
-        for (auto& [key, t] : hqq_state_dict(layer, c)) parts.push_back(t);
-        ckpt.release(wname);
-        r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        summary.layers.push_back(r);
-        ++done;
-        job.report({"quantize", done, quantized_count,
-                    module + " " + std::to_string(c.nbits) + "-bit rel. error " +
-                        std::to_string(r.rel_error)});
-        if (opts.on_layer) opts.on_layer(r);
-        return parts;
+        job.check();
+        return with_tensor_context(ckpt, wname, [&] {
+          const auto start = Clock::now();
+          at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
+          require_finite_weight(ckpt, wname, w);
+          at::Tensor bias =
+              has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
+          const QuantizedTensor q = quantize(w, c, wname);
+          HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
+          at::Tensor w_hat = layer.dequantized(at::kFloat);
+          LayerReport r;
+          r.name = module;
+          r.shape = shape;
+          r.nbits = c.nbits;
+          r.group_size = layer.group_size();
+          r.axis = c.axis;
+          r.optimizer = optimizer_name(c.optimizer);
+          at::Tensor diff = (w - w_hat).to(at::kDouble);
+          r.sq_error = diff.pow(2).sum().item<double>();
+          r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
+          r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
+          r.parameters = w.numel();
+          r.stored_bytes = layer.storage_bytes();
+          histograms(w, w_hat, &r);
+          r.levels = median_group_levels(q);
+          std::vector<at::Tensor> parts;
+          for (auto& [key, t] : hqq_state_dict(layer, c)) parts.push_back(t);
+          ckpt.release(wname);
+          r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+          summary.layers.push_back(r);
+          ++done;
+          job.report({"quantize", done, quantized_count,
+                      module + " " + std::to_string(c.nbits) + "-bit rel. error " +
+                          std::to_string(r.rel_error)});
+          if (opts.on_layer) opts.on_layer(r);
+          return parts;
+        });
       };
       units.push_back(std::move(u));
     }
@@ -210,9 +236,14 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
   const fs::path& adapter = o.adapter;
   ModelConfig config = load_model_config(source);
   Checkpoint ckpt = Checkpoint::open(source);
+  check_config_against_weights(config, ckpt);
+  OutputFolder out(o.output, o.overwrite, {source, adapter});
   std::map<std::string, at::Tensor> deltas;
   if (!adapter.empty()) deltas = adapter_deltas(adapter);
-  OutputFolder out(o.output, o.overwrite);
+  for (const auto& [m, d] : deltas)
+    if (!ckpt.has(m + ".weight") && !is_hqq_layer(ckpt, m))
+      fail_input(adapter.string(),
+                 "adapts '" + m + "', which " + source.string() + " does not have");
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   const auto modules = decoder_projections(config.num_hidden_layers);
@@ -235,25 +266,28 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
     u.tensors.push_back({m + ".weight", at::kBFloat16, s});
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
     u.produce = [&, m, s, has_bias, hqq] {
-      at::Tensor w, bias;
-      if (hqq) {
-        auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
-        w = layer->dequantized(at::kFloat);
-        if (has_bias) bias = layer->bias();
-      } else {
-        w = ckpt.tensor(m + ".weight").to(at::kFloat);
-        if (has_bias) bias = ckpt.tensor(m + ".bias");
-      }
-      if (auto d = deltas.find(m); d != deltas.end()) {
-        if (d->second.sizes() != w.sizes())
-          fail_input(adapter.string(),
-                     "the adapter's update for '" + m + "' does not fit the weight");
-        w = w + d->second;
-      }
-      std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
-      if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-      job.report({"export", ++done, total, m});
-      return parts;
+      job.check();
+      return with_tensor_context(ckpt, m + (hqq ? ".W_q" : ".weight"), [&] {
+        at::Tensor w, bias;
+        if (hqq) {
+          auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+          w = layer->dequantized(at::kFloat);
+          if (has_bias) bias = layer->bias();
+        } else {
+          w = ckpt.tensor(m + ".weight").to(at::kFloat);
+          if (has_bias) bias = ckpt.tensor(m + ".bias");
+        }
+        if (auto d = deltas.find(m); d != deltas.end()) {
+          if (d->second.sizes() != w.sizes())
+            fail_input(adapter.string(),
+                       "the adapter's update for '" + m + "' does not fit the weight");
+          w = w + d->second;
+        }
+        std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
+        if (has_bias) parts.push_back(bias.to(at::kBFloat16));
+        job.report({"export", ++done, total, m});
+        return parts;
+      });
     };
     units.push_back(std::move(u));
   }
@@ -262,6 +296,7 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
     units.push_back(copy_unit(ckpt, name));
   }
   write_sharded(out.path(), units, 2'000'000'000, job);
+  job.check();
   nlohmann::json cfg_json = config.raw;
   cfg_json.erase("quantization_config");
   cfg_json["torch_dtype"] = "bfloat16";

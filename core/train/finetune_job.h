@@ -28,7 +28,8 @@ struct FinetuneOptions {
   std::string compute_dtype = "float32";  // the frozen model's; the adapter trains in fp32
   std::string device = "auto";            // see core/base/device.h
   bool gradient_checkpointing = false;
-  bool resume = false;  // continue from output/checkpoint when it exists
+  bool resume = false;     // continue from output/checkpoint when it exists
+  bool overwrite = false;  // replace an existing output folder (never one of the inputs)
 };
 
 struct FinetuneSummary {
@@ -40,8 +41,11 @@ struct FinetuneSummary {
 };
 
 // `on_start` (optional) is told what will be trained before the first step. Writes
-// output/training_log.jsonl (one TrainEvent per line). Throws Cancelled when cancelled; the
-// last checkpoint stays in output/checkpoint so the run can be resumed.
+// output/training_log.jsonl (one TrainEvent per line). The output is built in a temporary folder
+// renamed into place at the end; an existing output is refused unless `overwrite` (or `resume`
+// with a checkpoint there). Throws Cancelled when cancelled, InputError when the loss stops
+// being finite: when the run had written a checkpoint (save_every) the folder is kept with it,
+// so the run can be resumed, else nothing is left behind.
 FinetuneSummary run_finetune(const FinetuneOptions& o,
                              const std::function<void(const TrainEvent&)>& on_event,
                              const JobContext& job = {},

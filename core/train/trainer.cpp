@@ -124,6 +124,7 @@ void Trainer::run(const EventFn& on_event, const JobContext& job,
     std::mt19937_64 rng(opts_.seed * 1000003ull + static_cast<uint64_t>(step_));
     double loss_sum = 0;
     for (int64_t micro = 0; micro < opts_.grad_accum; ++micro) {
+      if (micro > 0) job.check();
       auto [x, y] = train_.batch(opts_.batch_size, rng);
       at::Tensor logits = model_.forward(x);
       at::Tensor loss = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}), y.view({-1}));
@@ -131,11 +132,24 @@ void Trainer::run(const EventFn& on_event, const JobContext& job,
       loss_sum += loss.item<double>();
       tokens_ += x.numel();
     }
+    // A diverged run stops before its update reaches the weights (or a checkpoint): the
+    // parameters stay those of the last finite step.
+    if (!std::isfinite(loss_sum))
+      throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                       ": the loss is not finite (NaN or inf); lower the learning rate (--lr)");
     TrainEvent ev;
     ev.grad_norm = clip_grad_norm(params_, opts_.clip_norm);
+    if (!std::isfinite(ev.grad_norm))
+      throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                       ": the gradient is not finite; lower the learning rate (--lr)");
     ev.lr = learning_rate(opts_, step_);
     optimizer_.step(ev.lr);
     optimizer_.zero_grad();
+    for (const auto& p : params_)
+      if (!at::isfinite(p).all().item<bool>())
+        throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                         ": the update made the weights non-finite; lower the learning rate "
+                         "(--lr)");
     ++step_;
     ev.step = step_;
     ev.steps = opts_.steps;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/cli_support.h"
 #include "tests/e2e/hf_model_fixture.h"
 #include "tests/test_support.h"
 
@@ -14,32 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 using hqq::test::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result hqq(const std::string& args, const std::string& stdin_text = "") {
-  TempDir tmp;
-  std::string cmd = std::string(HQQ_CLI_PATH) + " " + args + " > " + (tmp / "out").string() +
-                    " 2> " + (tmp / "err").string();
-  if (!stdin_text.empty()) {
-    hqq::test::write_file(tmp / "in", stdin_text);
-    cmd += " < " + (tmp / "in").string();
-  } else {
-    cmd += " < /dev/null";
-  }
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = hqq::test::read_file(tmp / "out");
-  r.err = hqq::test::read_file(tmp / "err");
-  return r;
-}
-
-std::string model(const std::string& name) {
-  return (hqq::test::fixtures() / "models" / name).string();
-}
+using hqq::test::hqq;
+using hqq::test::model;
+using hqq::test::Result;
 
 TEST(Cli, VersionAndHelp) {
   Result v = hqq("--version");
@@ -232,9 +210,9 @@ TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
          pa = nlohmann::json::parse(adapted.out)["ppl"].get<double>();
   EXPECT_NE(pb, pa);  // the adapter is applied
   // Global options where users type them: after the subcommand and its model.
-  Result after = hqq("ppl " + (tmp / "q").string() + " --text " + text.string() +
-                     " --ctx 32 --max-tokens 640 --adapter " + (tmp / "ad").string() +
-                     " --json -q");
+  Result after =
+      hqq("ppl " + (tmp / "q").string() + " --text " + text.string() +
+          " --ctx 32 --max-tokens 640 --adapter " + (tmp / "ad").string() + " --json -q");
   ASSERT_EQ(after.code, 0) << after.err;
   EXPECT_EQ(nlohmann::json::parse(after.out)["ppl"].get<double>(), pa);
   Result bad = hqq("-q --adapter " + tmp.path().string() + " ppl " + (tmp / "q").string() +
