@@ -99,7 +99,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   if (config.raw.contains("quantization_config"))
     fail_input((opts.source / "config.json").string(), "this model is already quantized");
   // Phi-3's fused projections are quantized part by part, each under its usual name.
-  Checkpoint ckpt = split_fused_projections(Checkpoint::open(opts.source), config);
+  const Checkpoint source = Checkpoint::open(opts.source);
+  Checkpoint ckpt = split_fused_projections(source, config);
   OutputFolder out(opts.output, opts.overwrite);
 
   QuantizeSummary summary;
@@ -121,6 +122,16 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     copy(p + "input_layernorm.weight");
     copy(p + "post_attention_layernorm.weight");
+    // A fused projection none of whose parts is quantized stays fused, as the family stores it.
+    for (const auto& f : fused_projections(config, l)) {
+      bool kept = true;
+      for (const auto& part : f.parts) kept = kept && !opts.plan.config_for(part.first);
+      for (const char* suffix : {".weight", ".bias"}) {
+        if (!kept || !source.has(f.fused + suffix)) continue;
+        units.push_back(copy_unit(source, f.fused + suffix));
+        for (const auto& part : f.parts) covered.insert(part.first + suffix);
+      }
+    }
     for (const char* proj : kProjectionSuffixes) {
       const std::string module = p + proj;
       const std::string wname = module + ".weight";

@@ -105,8 +105,12 @@ TEST(Families, Phi3ProjectionsAreSeparateLayersWithTheUsualNames) {
   EXPECT_EQ((*slots[4].slot)->out_features(), 160);
   // The planner's shapes are the split ones.
   for (const auto& s : projection_shapes(m.config())) {
-    if (s.name == "model.layers.0.mlp.gate_proj") EXPECT_EQ(s.out_features, 160);
-    if (s.name == "model.layers.0.self_attn.v_proj") EXPECT_EQ(s.out_features, 32);
+    if (s.name == "model.layers.0.mlp.gate_proj") {
+      EXPECT_EQ(s.out_features, 160);
+    }
+    if (s.name == "model.layers.0.self_attn.v_proj") {
+      EXPECT_EQ(s.out_features, 32);
+    }
   }
 }
 
@@ -144,6 +148,29 @@ TEST(Families, Phi3QuantizesPartByPartAndExportsFused) {
     EXPECT_TRUE(at::equal(a.tensor(name), b.tensor(name))) << name;
   }
   EXPECT_EQ(a.names(), b.names());
+}
+
+TEST(Families, Phi3KeepsAFusedProjectionFusedWhenNoPartIsQuantized) {
+  test::TempDir tmp;
+  const auto src = fixture("phi3_fused");
+  auto plan = QuantPlan::from_json(nlohmann::json::parse(R"({
+    "nbits": 4, "group_size": 32, "axis": 1,
+    "overrides": [{"match": "self_attn", "skip": true}, {"match": "mlp.up_proj", "skip": true}]})"),
+                                   "plan.json");
+  test::quantize_to(src, tmp / "q", plan);
+  Checkpoint a = Checkpoint::open(src), q = Checkpoint::open(tmp / "q");
+  const std::string qkv = "model.layers.1.self_attn.qkv_proj.weight";
+  ASSERT_TRUE(q.has(qkv));
+  EXPECT_TRUE(at::equal(a.tensor(qkv), q.tensor(qkv)));
+  EXPECT_FALSE(q.has("model.layers.1.self_attn.q_proj.weight"));
+  // gate_proj is quantized, so gate_up_proj is written as parts: a quantized gate, a dense up.
+  EXPECT_TRUE(is_hqq_layer(q, "model.layers.1.mlp.gate_proj"));
+  EXPECT_TRUE(q.has("model.layers.1.mlp.up_proj.weight"));
+  EXPECT_FALSE(q.has("model.layers.1.mlp.gate_up_proj.weight"));
+  // Both forms load into one model.
+  Reference r = reference("phi3_fused");
+  at::Tensor lq = load_model(tmp / "q", "float32").model.forward(r.tokens);
+  EXPECT_LT(((lq - r.logits).norm() / r.logits.norm()).item<double>(), 0.1);
 }
 
 TEST(Families, RefusesWhatItDoesNotImplementNamingTheKey) {
