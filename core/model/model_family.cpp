@@ -95,14 +95,15 @@ void parse_family_config(const nlohmann::json& j, ModelConfig& c, const std::str
 
   if (t == "mistral" || t == "phi3") c.sliding_window = window(j);
   if (t == "qwen2" || t == "qwen3") {
-    if (flag(j, "use_sliding_window", false, label)) {
-      c.sliding_window = window(j);
-      // Layers from max_window_layers on slide (transformers' Qwen2/Qwen3 rule).
+    // Qwen2Config/Qwen3Config: the window exists only with use_sliding_window, and then applies
+    // to the layers from max_window_layers (default 28) on, unless layer_types says otherwise.
+    const bool use = flag(j, "use_sliding_window", false, label);
+    c.sliding_window = use ? window(j) : std::nullopt;
+    if (!read_layer_types(j, c, label) && use) {
       auto m = j.find("max_window_layers");
-      const int64_t from = m != j.end() && m->is_number_integer() ? m->get<int64_t>() : 0;
+      const int64_t from = m != j.end() && m->is_number_integer() ? m->get<int64_t>() : 28;
       for (int64_t l = 0; l < c.num_hidden_layers; ++l) c.sliding_layers.push_back(l >= from);
     }
-    if (read_layer_types(j, c, label)) c.sliding_window = window(j);
   }
   if (t == "gemma2") {
     c.norm_adds_one = true;

@@ -72,6 +72,29 @@ TEST(Families, ConfigsReadAsTransformersDoes) {
   EXPECT_EQ(g.final_logit_softcapping.value_or(0), 3.0);
 }
 
+TEST(Families, QwenSlidesFromMaxWindowLayersOnlyWithUseSlidingWindow) {
+  auto base = nlohmann::json::parse(test::read_file(fixture("qwen2_bias_fp16") / "config.json"));
+  base["sliding_window"] = 4;
+  base["max_window_layers"] = 1;
+  ModelConfig off = parse_model_config(base, "config.json");
+  EXPECT_FALSE(off.layer_window(1).has_value());
+  base["use_sliding_window"] = true;
+  ModelConfig on = parse_model_config(base, "config.json");
+  EXPECT_FALSE(on.layer_window(0).has_value());
+  EXPECT_EQ(on.layer_window(1).value_or(0), 4);
+  base["layer_types"] = {"sliding_attention", "full_attention"};  // authoritative when given
+  ModelConfig listed = parse_model_config(base, "config.json");
+  EXPECT_EQ(listed.layer_window(0).value_or(0), 4);
+  EXPECT_FALSE(listed.layer_window(1).has_value());
+  // The window of layer 1 changes what positions >= 4 see, and nothing before.
+  Checkpoint ckpt = Checkpoint::open(fixture("qwen2_bias_fp16"));
+  at::Tensor tokens = at::arange(10, at::kLong).unsqueeze(0);
+  at::Tensor a = LlamaModel::load(ckpt, off).forward(tokens),
+             b = LlamaModel::load(ckpt, on).forward(tokens);
+  EXPECT_LT((a.narrow(1, 0, 4) - b.narrow(1, 0, 4)).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((a.narrow(1, 4, 6) - b.narrow(1, 4, 6)).abs().max().item<double>(), 1e-3);
+}
+
 // The reference suite passes at 1e-4; each feature switched off must break it, so that suite
 // really checks the feature.
 TEST(Families, EachFeatureChangesTheLogits) {
