@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/job.h"
 #include "core/base/progress.h"
 #include "core/io/checkpoint.h"
 #include "core/model/kv_cache.h"
@@ -36,8 +37,6 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;  // compute dtype: fp32 or bf16 on CPU
   LinearFactory linear_factory;       // empty: make_dense_linear
-  ProgressFn progress;
-  const CancelToken* cancel = nullptr;
 };
 
 struct DecoderLayer {
@@ -56,7 +55,7 @@ struct LinearSlot {
 class LlamaModel {
  public:
   static LlamaModel load(const Checkpoint& ckpt, const ModelConfig& config,
-                         const LoadOptions& opts = {});
+                         const LoadOptions& opts = {}, const JobContext& job = {});
   // A fresh model with HF's initialisation (normal(0, 0.02) weights, unit norms, zero biases).
   static LlamaModel random(const ModelConfig& config, uint64_t seed,
                            at::ScalarType dtype = at::kFloat);

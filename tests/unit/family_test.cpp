@@ -146,7 +146,7 @@ TEST(Families, Phi3QuantizesPartByPartAndExportsFused) {
   EXPECT_TRUE(is_hqq_layer(q, "model.layers.1.mlp.up_proj"));
   EXPECT_FALSE(q.has("model.layers.0.self_attn.qkv_proj.weight"));
 
-  export_dequantized(tmp / "q", tmp / "plain", false);
+  export_dequantized({.source = tmp / "q", .output = tmp / "plain"});
   Checkpoint plain = Checkpoint::open(tmp / "plain");
   for (int l = 0; l < 2; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -164,7 +164,7 @@ TEST(Families, Phi3QuantizesPartByPartAndExportsFused) {
   EXPECT_GT((lq - r.logits).abs().max().item<double>(), 1e-3);  // it was quantized
 
   // Exporting the (bf16) source itself is exact: the join puts every row back where it was.
-  export_dequantized(src, tmp / "same", false);
+  export_dequantized({.source = src, .output = tmp / "same"});
   Checkpoint a = Checkpoint::open(src), b = Checkpoint::open(tmp / "same");
   for (const auto& name : a.names()) {
     ASSERT_TRUE(b.has(name)) << name;
