@@ -110,6 +110,36 @@ std::vector<std::string> Checkpoint::names() const {
   return out;
 }
 
+Checkpoint Checkpoint::with_split(const std::string& source,
+                                  const std::vector<std::pair<std::string, int64_t>>& parts) const {
+  const TensorEntry& e = entry(source);
+  const size_t file = index_.at(source).first;
+  int64_t rows = 0;
+  for (const auto& part : parts) rows += part.second;
+  if (e.shape.empty() || e.shape[0] != rows)
+    fail_input(file_of(source), "tensor '" + source + "' has " +
+                                    (e.shape.empty() ? std::string("no rows")
+                                                     : std::to_string(e.shape[0]) + " rows") +
+                                    " but config.json implies " + std::to_string(rows));
+  const uint64_t row_bytes = e.nbytes() / static_cast<uint64_t>(rows);
+  Checkpoint c = *this;
+  c.index_.erase(source);
+  uint64_t begin = e.begin;
+  for (const auto& [name, n] : parts) {
+    auto part = std::make_shared<TensorEntry>(e);
+    part->name = name;
+    part->shape[0] = n;
+    part->begin = begin;
+    part->end = begin + row_bytes * static_cast<uint64_t>(n);
+    begin = part->end;
+    if (!c.index_.emplace(name, std::make_pair(file, part.get())).second)
+      fail_input(file_of(source),
+                 "tensor '" + name + "' is stored both fused in '" + source + "' and on its own");
+    c.derived_.push_back(std::move(part));
+  }
+  return c;
+}
+
 uint64_t Checkpoint::total_bytes() const {
   uint64_t n = 0;
   for (const auto& [_, loc] : index_) n += loc.second->nbytes();

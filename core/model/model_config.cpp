@@ -6,6 +6,7 @@
 #include "core/base/error.h"
 #include "core/base/json_file.h"
 #include "core/io/checkpoint.h"
+#include "core/model/model_family.h"
 
 namespace hqq {
 namespace {
@@ -103,7 +104,8 @@ int64_t ModelConfig::parameter_count() const {
   if (o_bias) attn += hidden_size;
   int64_t mlp = 3 * hidden_size * intermediate_size;
   if (mlp_bias) mlp += 2 * intermediate_size + hidden_size;
-  int64_t layer = attn + mlp + 2 * hidden_size;
+  int64_t layer = attn + mlp + (sandwich_norms ? 4 : 2) * hidden_size;
+  if (qk_norm) layer += 2 * head_dim;
   int64_t emb = vocab_size * hidden_size;
   return num_hidden_layers * layer + emb * (tie_word_embeddings ? 1 : 2) + hidden_size;
 }
@@ -113,9 +115,9 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
   ModelConfig c;
   c.raw = j;
   c.model_type = json_string(j, "model_type", "", label);
-  if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2")
+  if (!is_supported_model_type(c.model_type))
     fail_input(label, "model_type \"" + c.model_type +
-                          "\" is not supported (supported: llama, mistral, qwen2)");
+                          "\" is not supported (supported: " + supported_model_types() + ")");
   if (auto a = j.find("architectures");
       a != j.end() && a->is_array() && !a->empty() && (*a)[0].is_string())
     c.architecture = (*a)[0].get<std::string>();
@@ -151,22 +153,9 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
   if (auto p = j.find("partial_rotary_factor");
       p != j.end() && p->is_number() && p->get<double>() != 1.0)
     fail_input(label, "partial_rotary_factor other than 1 is not supported");
-  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false, label);
-  bool attention_bias = get_bool(j, "attention_bias", false, label);
-  c.qkv_bias = c.model_type == "qwen2" || attention_bias;
-  c.o_bias = c.model_type != "qwen2" && attention_bias;
   c.mlp_bias = get_bool(j, "mlp_bias", false, label);
-  if (c.model_type == "mistral") {
-    if (auto w = j.find("sliding_window");
-        w != j.end() && w->is_number_integer() && w->get<int64_t>() > 0)
-      c.sliding_window = w->get<int64_t>();
-  }
-  // Qwen2 slides only on layers at or above max_window_layers; with the usual config no layer does.
-  if (c.model_type == "qwen2" && get_bool(j, "use_sliding_window", false, label) &&
-      get_int(j, "max_window_layers", label, c.num_hidden_layers) < c.num_hidden_layers)
-    fail_input(
-        label,
-        "qwen2 with sliding-window attention on some layers (max_window_layers) is not supported");
+  // Biases, activation, norms, windows, soft-caps: per family (model_family.cpp).
+  parse_family_config(j, c, label);
   c.torch_dtype = json_string(j, "torch_dtype", json_string(j, "dtype", "", label), label);
   if (auto b = j.find("bos_token_id"); b != j.end() && b->is_number_integer())
     c.bos_token_id = b->get<int64_t>();

@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/io/checkpoint.h"
+#include "core/model/fused_projections.h"
 #include "core/model/model_config.h"
 #include "core/quant/hqq_quantizer.h"
 #include "core/quant/layer_bytes.h"
@@ -135,7 +136,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   if (o.total_bytes.has_value() == o.bits_per_weight.has_value())
     throw InputError("give exactly one budget: a total size or an average bits per weight");
   ModelConfig config = load_model_config(dir);
-  Checkpoint ckpt = Checkpoint::open(dir);
+  Checkpoint ckpt = split_fused_projections(Checkpoint::open(dir), config);
   check_config_against_weights(config, ckpt);
   BudgetPlan r;
   r.candidates = o.candidates.empty() ? quant_presets() : o.candidates;

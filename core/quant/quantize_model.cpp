@@ -11,6 +11,7 @@
 #include "core/io/output_folder.h"
 #include "core/io/safetensors_writer.h"
 #include "core/io/sharded_writer.h"
+#include "core/model/fused_projections.h"
 #include "core/model/lora.h"
 #include "core/model/model_config.h"
 #include "core/quant/hqq_linear.h"
@@ -117,7 +118,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   ModelConfig config = load_model_config(opts.source);
   if (config.raw.contains("quantization_config"))
     fail_input((opts.source / "config.json").string(), "this model is already quantized");
-  Checkpoint ckpt = Checkpoint::open(opts.source);
+  // Phi-3's fused projections are quantized part by part, each under its usual name.
+  const Checkpoint source = Checkpoint::open(opts.source);
+  Checkpoint ckpt = split_fused_projections(source, config);
   check_config_against_weights(config, ckpt);
   OutputFolder out(opts.output, opts.overwrite, {opts.source});
 
@@ -140,6 +143,16 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
     const std::string p = "model.layers." + std::to_string(l) + ".";
     copy(p + "input_layernorm.weight");
     copy(p + "post_attention_layernorm.weight");
+    // A fused projection none of whose parts is quantized stays fused, as the family stores it.
+    for (const auto& f : fused_projections(config, l)) {
+      bool kept = true;
+      for (const auto& part : f.parts) kept = kept && !opts.plan.config_for(part.first);
+      for (const char* suffix : {".weight", ".bias"}) {
+        if (!kept || !source.has(f.fused + suffix)) continue;
+        units.push_back(copy_unit(source, f.fused + suffix));
+        for (const auto& part : f.parts) covered.insert(part.first + suffix);
+      }
+    }
     for (const char* proj : kProjectionSuffixes) {
       const std::string module = p + proj;
       const std::string wname = module + ".weight";
@@ -235,7 +248,7 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
   const fs::path& source = o.source;
   const fs::path& adapter = o.adapter;
   ModelConfig config = load_model_config(source);
-  Checkpoint ckpt = Checkpoint::open(source);
+  Checkpoint ckpt = split_fused_projections(Checkpoint::open(source), config);
   check_config_against_weights(config, ckpt);
   OutputFolder out(o.output, o.overwrite, {source, adapter});
   std::map<std::string, at::Tensor> deltas;
@@ -247,45 +260,88 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   const auto modules = decoder_projections(config.num_hidden_layers);
+  // A family that fuses projections (Phi-3) gets them joined back: its parts are always rewritten.
+  std::map<std::string, const FusedProjection*> fused_of;
+  const auto fused = fused_projections(config);
+  for (const auto& f : fused)
+    for (const auto& part : f.parts) fused_of[part.first] = &f;
+  auto rewritten = [&](const std::string& m) {
+    return is_hqq_layer(ckpt, m) || deltas.count(m) || fused_of.count(m);
+  };
   int64_t total = 0, done = 0;
-  for (const auto& m : modules) total += is_hqq_layer(ckpt, m) || deltas.count(m);
-  for (const auto& m : modules) {
-    const bool hqq = is_hqq_layer(ckpt, m);
-    if (!hqq && !deltas.count(m)) continue;
+  for (const auto& m : modules) total += rewritten(m);
+  auto shape_of = [&](const std::string& m) -> std::vector<int64_t> {
+    if (!is_hqq_layer(ckpt, m)) return ckpt.entry(m + ".weight").shape;
+    const auto shape = ckpt.tensor(m + ".shape");
+    return {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
+  };
+  // The fp32 weight (and bias, if any) of module m: dequantized or dense, with the adapter merged.
+  auto weight_of = [&](const std::string& m) -> std::pair<at::Tensor, at::Tensor> {
+    const std::vector<int64_t> s = shape_of(m);
+    const bool has_bias = ckpt.has(m + ".bias");
+    at::Tensor w, bias;
+    if (is_hqq_layer(ckpt, m)) {
+      auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+      w = layer->dequantized(at::kFloat);
+      if (has_bias) bias = layer->bias();
+    } else {
+      w = ckpt.tensor(m + ".weight").to(at::kFloat);
+      if (has_bias) bias = ckpt.tensor(m + ".bias");
+    }
+    if (auto d = deltas.find(m); d != deltas.end()) {
+      if (d->second.sizes() != w.sizes())
+        fail_input(adapter.string(),
+                   "the adapter's update for '" + m + "' does not fit the weight");
+      w = w + d->second;
+    }
+    job.report({"export", ++done, total, m});
+    return {w, bias};
+  };
+  auto cover = [&](const std::string& m) {
     for (const auto& name : ckpt.names())
       if (name.rfind(m + ".", 0) == 0) covered.insert(name);
-    std::vector<int64_t> s;
-    if (hqq) {
-      const auto shape = ckpt.tensor(m + ".shape");
-      s = {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
-    } else {
-      s = ckpt.entry(m + ".weight").shape;
+  };
+  for (const auto& f : fused) {
+    int64_t rows = 0, cols = 0;
+    const bool has_bias = ckpt.has(f.parts.front().first + ".bias");
+    for (const auto& [m, n] : f.parts) {
+      const auto s = shape_of(m);
+      if (s[0] != n)
+        fail_input(source.string(), "'" + m + "' has " + std::to_string(s[0]) +
+                                        " rows but config.json implies " + std::to_string(n));
+      rows += s[0], cols = s[1];
+      cover(m);
     }
+    WriteUnit u;
+    u.tensors.push_back({f.fused + ".weight", at::kBFloat16, {rows, cols}});
+    if (has_bias) u.tensors.push_back({f.fused + ".bias", at::kBFloat16, {rows}});
+    u.produce = [&, parts = f.parts, has_bias] {
+      std::vector<at::Tensor> ws, bs;
+      for (const auto& part : parts) {
+        auto [w, b] = weight_of(part.first);
+        ws.push_back(w);
+        if (has_bias) bs.push_back(b.to(at::kFloat));
+      }
+      std::vector<at::Tensor> out = {at::cat(ws, 0).to(at::kBFloat16)};
+      if (has_bias) out.push_back(at::cat(bs, 0).to(at::kBFloat16));
+      return out;
+    };
+    units.push_back(std::move(u));
+  }
+  for (const auto& m : modules) {
+    if (!rewritten(m) || fused_of.count(m)) continue;
+    cover(m);
+    const std::vector<int64_t> s = shape_of(m);
     const bool has_bias = ckpt.has(m + ".bias");
     WriteUnit u;
     u.tensors.push_back({m + ".weight", at::kBFloat16, s});
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
-    u.produce = [&, m, s, has_bias, hqq] {
+    u.produce = [&, m, has_bias] {
       job.check();
-      return with_tensor_context(ckpt, m + (hqq ? ".W_q" : ".weight"), [&] {
-        at::Tensor w, bias;
-        if (hqq) {
-          auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
-          w = layer->dequantized(at::kFloat);
-          if (has_bias) bias = layer->bias();
-        } else {
-          w = ckpt.tensor(m + ".weight").to(at::kFloat);
-          if (has_bias) bias = ckpt.tensor(m + ".bias");
-        }
-        if (auto d = deltas.find(m); d != deltas.end()) {
-          if (d->second.sizes() != w.sizes())
-            fail_input(adapter.string(),
-                       "the adapter's update for '" + m + "' does not fit the weight");
-          w = w + d->second;
-        }
+      return with_tensor_context(ckpt, m + (is_hqq_layer(ckpt, m) ? ".W_q" : ".weight"), [&] {
+        auto [w, bias] = weight_of(m);
         std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
         if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-        job.report({"export", ++done, total, m});
         return parts;
       });
     };

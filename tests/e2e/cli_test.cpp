@@ -332,4 +332,64 @@ TEST(Cli, TokenizeSentencepieceFolderAndBadInput) {
       << w.err;
 }
 
+// Every family beyond Llama goes through the CLI's whole path: quantize, score, fine-tune.
+class CliFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliFamily, QuantizeScoreAndFinetune) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 20000));
+  const std::string src = model(GetParam()), q = (tmp / "q").string();
+  Result qr = hqq("-q --json quantize " + src + " -o " + q + " --preset 2bit-g32");
+  ASSERT_EQ(qr.code, 0) << qr.err;
+  // Every decoder projection (7 per layer, 2 layers) is quantized, Phi-3's fused ones as parts.
+  EXPECT_EQ(nlohmann::json::parse(qr.out)["layers"].size(), 14u) << qr.out;
+  const std::string ppl_args = " --text " + text.string() + " --ctx 32 --max-tokens 320";
+  Result base = hqq("-q --json ppl " + src + ppl_args);
+  Result quant = hqq("-q --json ppl " + q + ppl_args);
+  ASSERT_EQ(base.code, 0) << base.err;
+  ASSERT_EQ(quant.code, 0) << quant.err;
+  const double pb = nlohmann::json::parse(base.out)["ppl"].get<double>(),
+               pq = nlohmann::json::parse(quant.out)["ppl"].get<double>();
+  EXPECT_TRUE(std::isfinite(pb) && std::isfinite(pq));
+  EXPECT_GT(pb, 1.0);
+  EXPECT_NE(pb, pq);  // the quantized layers are the ones that run
+  Result f = hqq("-q --json finetune " + q + " --data " + text.string() + " -o " +
+                 (tmp / "ad").string() + " --steps 2 --batch 2 --seq-len 16 --rank 4");
+  ASSERT_EQ(f.code, 0) << f.err;
+  auto adapter = nlohmann::json::parse(
+      hqq::test::read_file(tmp / "ad" / "adapter_config.json"))["target_modules"];
+  EXPECT_FALSE(adapter.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CliFamily,
+                         ::testing::Values("qwen3_qknorm_tied", "smollm2_tied",
+                                           "mistral_nemo_headdim", "phi3_fused", "gemma2_softcap"));
+
+TEST(Cli, Phi3ExportJoinsTheFusedProjections) {
+  TempDir tmp;
+  const std::string q = (tmp / "q").string(), plain = (tmp / "plain").string();
+  ASSERT_EQ(hqq("-q quantize " + model("phi3_fused") + " -o " + q + " --preset 4bit-g64").code, 0);
+  Result e = hqq("-q export-dequantized " + q + " -o " + plain);
+  ASSERT_EQ(e.code, 0) << e.err;
+  Result info = hqq("--json info " + plain);
+  ASSERT_EQ(info.code, 0) << info.err;
+  // The header of the written file names the fused tensors, not the parts.
+  const std::string bytes = hqq::test::read_file(tmp / "plain" / "model.safetensors");
+  EXPECT_NE(bytes.find("model.layers.0.self_attn.qkv_proj.weight"), std::string::npos);
+  EXPECT_NE(bytes.find("model.layers.1.mlp.gate_up_proj.weight"), std::string::npos);
+  EXPECT_EQ(bytes.find("self_attn.q_proj"), std::string::npos);
+  EXPECT_EQ(bytes.find("mlp.gate_proj"), std::string::npos);
+  // A Phi-3 config asking for longrope is refused with the key named, exit 2.
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "plain" / "config.json"));
+  cfg["rope_scaling"] = {{"type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0}}};
+  hqq::test::write_file(tmp / "plain" / "config.json", cfg.dump());
+  Result bad = hqq("info " + plain);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("rope_scaling"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("longrope"), std::string::npos) << bad.err;
+}
+
 }  // namespace
