@@ -45,9 +45,9 @@ void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* o
 // Activations prepared once per product: group sums in fp32 (the zero term) and, for the VNNI
 // variant, int8 per block of 64 inputs with a step per block (absmax / 127).
 struct TwoLevelX {
-  int64_t rows = 0, in = 0;
+  int64_t rows = 0, in = 0, group = 0;
   const float* x = nullptr;  // [rows][in] fp32
-  std::vector<float> xsum;   // [rows][in / group]
+  std::vector<float> xsum;   // [rows][in / group] (VNNI: sums of the int8 x, in fp32)
   std::vector<int8_t> q;     // [rows][in] (VNNI only)
   std::vector<float> step;   // [rows][in / 64] (VNNI only)
 };

@@ -2,7 +2,9 @@
 // instructions and meet the int8 activations of their block in one vpdpbusd; each of its 16
 // int32 lanes (4 inputs) lies in one sub-group, so the sub-group scales are applied per lane in
 // fp32 (a lane-scale row expanded once per output row from the integer meta). The zero-point is
-// a rank-1 term on exact fp32 sub-group sums of x.
+// a rank-1 term on sub-group sums of the same int8 x, so the product is exactly x_q · ŵ: its
+// error is that of rounding x alone, not amplified by the codes' mean (about 2 % of the output
+// with exact fp32 sums, 0.6 % this way, measured on Gaussian x).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -93,6 +95,16 @@ void twolevel_quantize_x_vnni(TwoLevelX* p) {
             _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * k), _mm512_set1_ps(inv)));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * k), _mm512_cvtsepi32_epi8(i32));
       }
+    }
+  // Sub-group sums of the rounded x (a sub-group never straddles a block of 64).
+  const int64_t g = p->group, G = K / g;
+  for (int64_t m = 0; m < p->rows; ++m)
+    for (int64_t jj = 0; jj < G; ++jj) {
+      const int8_t* qg = p->q.data() + m * K + jj * g;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < g; ++i) sum += qg[i];
+      p->xsum[static_cast<size_t>(m * G + jj)] =
+          static_cast<float>(sum) * p->step[static_cast<size_t>(m * blocks + jj * g / 64)];
     }
 }
 

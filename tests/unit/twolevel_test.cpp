@@ -6,6 +6,7 @@
 #include "core/io/checkpoint.h"
 #include "core/load/model_loader.h"
 #include "core/model/model_info.h"
+#include "core/quant/incoherence.h"
 #include "core/quant/plan_size.h"
 #include "core/quant/quant_preset.h"
 #include "core/quant/twolevel_linear.h"
@@ -125,9 +126,9 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
       at::Tensor ref = at::matmul(x, w_hat.t()) + bias;
       at::Tensor y = layer.forward(x);
       const double rel = ((y - ref).norm() / ref.norm()).item<double>();
-      // Decode on VNNI rounds x to int8 per 64 inputs (about half a percent); fp32 otherwise.
+      // Decode on VNNI rounds x to int8 per 64 inputs (about 0.6 %); fp32 otherwise.
       const bool int8 = rows <= 8 && std::string(kernels::twolevel_gemv_isa()) != "scalar";
-      EXPECT_LT(rel, int8 ? 1.5e-2 : 1e-5) << p.nbits << "-bit g" << p.group << " rows " << rows;
+      EXPECT_LT(rel, int8 ? 1e-2 : 1e-5) << p.nbits << "-bit g" << p.group << " rows " << rows;
       if (rows <= 8) {  // the portable kernel is exact up to fp32 rounding
         const kernels::TwoLevelView v = layer.view();
         at::Tensor xc = x.contiguous();
@@ -236,6 +237,46 @@ TEST(TwoLevel, PlanJsonCarriesTheMetaBits) {
       QuantPlan::from_json(
           nlohmann::json::parse(R"({"nbits": 8, "group_size": 16, "scale_bits": 4})"), "p"),
       InputError);
+}
+
+TEST(Incoherence, RotationAndInverseReproduceTheDenseProduct) {
+  for (int64_t in : {64, 96, 160, 256, 768, 4096, 11008, 77}) {
+    at::manual_seed(in);
+    at::Tensor w = at::randn({16, in}), x = at::randn({3, in});
+    const Rotation r = rotation_for(in, 42);
+    EXPECT_EQ(r.enabled(), in % 2 == 0) << in;
+    if (r.enabled()) {
+      EXPECT_EQ(in % r.block, 0);
+      EXPECT_EQ(r.block & (r.block - 1), 0);  // a power of two
+      EXPECT_EQ(r.block, std::min<int64_t>(in & -in, 4096));
+    }
+    at::Tensor rw = rotate(w, r, in), rx = rotate(x, r, in);
+    at::Tensor ref = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+    at::Tensor got = at::matmul(rx, rw.t()).to(at::kDouble);
+    EXPECT_LT(((got - ref).norm() / ref.norm()).item<double>(), 1e-5) << in;
+    EXPECT_LT(((unrotate(rw, r, in) - w).norm() / w.norm()).item<double>(), 1e-5) << in;
+    if (r.enabled()) {  // a real rotation: spreads the weights, keeps the norm
+      EXPECT_GT(((rw - w).norm() / w.norm()).item<double>(), 0.5) << in;
+      EXPECT_NEAR(rw.norm().item<double>(), w.norm().item<double>(),
+                  1e-4 * w.norm().item<double>());
+    }
+  }
+}
+
+TEST(Incoherence, RotatedLayerMultipliesInTheOriginalBasis) {
+  const TwoLevelParams p{2, 16, 4, 4, 256};
+  at::Tensor w = weights(40, 768, 5);
+  const Rotation r = rotation_for(768, 7);
+  TwoLevelLinear layer(pack_twolevel(quantize_twolevel(rotate(w, r, 768), p, "w")), at::Tensor(),
+                       at::kFloat, r);
+  at::Tensor w_hat = layer.dequantized();
+  EXPECT_LT(relative_error(w, w_hat), 0.4);  // the original basis, not the rotated one
+  for (int64_t rows : {1, 20}) {
+    at::Tensor x = at::randn({rows, 768});
+    at::Tensor ref = at::matmul(x, w_hat.t());
+    const double rel = ((layer.forward(x) - ref).norm() / ref.norm()).item<double>();
+    EXPECT_LT(rel, rows == 1 ? 1e-2 : 1e-5) << rows;
+  }
 }
 
 }  // namespace
