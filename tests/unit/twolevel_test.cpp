@@ -7,6 +7,7 @@
 #include "core/load/model_loader.h"
 #include "core/model/model_info.h"
 #include "core/quant/incoherence.h"
+#include "core/quant/model_card.h"
 #include "core/quant/plan_size.h"
 #include "core/quant/quant_preset.h"
 #include "core/quant/twolevel_linear.h"
@@ -171,6 +172,11 @@ TEST(TwoLevel, QuantizedModelRoundTripsBitExactlyThroughSaveAndLoad) {
   const PlanSize predicted = plan_size(inspect_model(demo), plan_from_preset("2bit-tl-mix"));
   EXPECT_DOUBLE_EQ(predicted.bits_per_weight, s.bits_per_weight);
   EXPECT_EQ(predicted.invalid_layers, 0);
+  // The model card lists the two-level presets for this model (every input a multiple of 256).
+  const ModelInfo card = describe_model(demo);
+  int listed = 0;
+  for (const auto& e : card.estimates) listed += e.preset.find("-tl-") != std::string::npos;
+  EXPECT_EQ(listed, static_cast<int>(twolevel_presets().size()));
   const auto cfg = nlohmann::json::parse(test::read_file(tmp / "q" / "config.json"));
   EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["formats"][1], "twolevel-v1");
   EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["plan"]["scale_bits"], 4);
