@@ -3,6 +3,7 @@
 #include "core/base/error.h"
 #include "core/model/lora.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/twolevel_linear.h"
 
 namespace hqq {
 
@@ -42,6 +43,8 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
   opts.linear_factory = [](const Checkpoint& ckpt, const std::string& prefix, int64_t out,
                            int64_t in, bool bias, at::ScalarType dtype) -> std::unique_ptr<Linear> {
     if (is_hqq_layer(ckpt, prefix)) return load_hqq_linear(ckpt, prefix, out, in, bias, dtype);
+    if (is_twolevel_layer(ckpt, prefix))
+      return load_twolevel_linear(ckpt, prefix, out, in, bias, dtype);
     return make_dense_linear(ckpt, prefix, out, in, bias, dtype);
   };
   Checkpoint ckpt = Checkpoint::open(dir);

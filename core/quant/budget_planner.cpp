@@ -192,7 +192,11 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   r.plan.defaults = base;
   for (const auto& l : r.layers) {
     const auto& cand = r.candidates[l.chosen];
-    r.plan.overrides.push_back({l.module, cand.bits, cand.group_size, std::nullopt, false});
+    QuantRule rule;
+    rule.match = l.module;
+    rule.nbits = cand.bits;
+    rule.group_size = cand.group_size;
+    r.plan.overrides.push_back(rule);
     r.quantized_bytes += l.bytes[l.chosen];
     r.total_error += l.errors[l.chosen];
   }

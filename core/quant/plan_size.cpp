@@ -1,7 +1,9 @@
 #include "core/quant/plan_size.h"
 
+#include "core/base/error.h"
 #include "core/model/module_names.h"
 #include "core/quant/layer_bytes.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 
@@ -34,10 +36,23 @@ PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
       s.kept_parameters += n;
       continue;
     }
+    s.quantized_parameters += n;
+    if (cfg->two_level()) {  // exactly what twolevel_state_layout will write
+      const TwoLevelParams p = twolevel_params(*cfg);
+      try {
+        check_twolevel(p, m.out_features, m.in_features, m.name);
+      } catch (const InputError&) {
+        ++s.invalid_layers;
+        quantized_bits += 8.0 * static_cast<double>(n) * twolevel_bits_per_weight(p) / 8.0;
+        continue;
+      }
+      quantized_bits += 8.0 * static_cast<double>(
+                                  twolevel_layer_bytes(p, m.out_features, m.in_features));
+      continue;
+    }
     const int64_t g =
         cfg->group_size > 0 ? cfg->group_size : (cfg->axis == 1 ? m.in_features : m.out_features);
     if (n % g != 0) ++s.invalid_layers;
-    s.quantized_parameters += n;
     quantized_bits += 8.0 * hqq_layer_bytes(cfg->nbits, n, g, cfg->axis);
   }
   const int64_t other = info.parameters - s.quantized_parameters - s.kept_parameters;

@@ -15,6 +15,8 @@
 #include "core/model/lora.h"
 #include "core/model/model_config.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/twolevel_linear.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 
@@ -93,6 +95,20 @@ auto with_tensor_context(const Checkpoint& ckpt, const std::string& name, F&& f)
   }
 }
 
+// FNV-1a of the module name: a different, reproducible rotation per layer.
+uint64_t rotation_seed(const std::string& module) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : module) h = (h ^ ch) * 1099511628211ull;
+  return h >> 1;  // stored as int64
+}
+
+bool any_two_level(const QuantPlan& plan) {
+  if (plan.defaults.two_level()) return true;
+  for (const auto& r : plan.overrides)
+    if (r.scale_bits.value_or(0) > 0) return true;
+  return false;
+}
+
 }  // namespace
 
 nlohmann::json QuantizeSummary::to_json() const {
@@ -168,8 +184,10 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
       covered.insert(module + ".bias");
       const std::vector<int64_t> shape = ckpt.entry(wname).shape;
       WriteUnit u;
-      for (const auto& [key, layout] :
-           hqq_state_layout(shape, *cfg, has_bias, wname))  // validates the plan early
+      for (const auto& [key, layout] :  // validates the plan early
+           cfg->two_level()
+               ? twolevel_state_layout(shape, twolevel_params(*cfg), has_bias, wname, cfg->rotate)
+               : hqq_state_layout(shape, *cfg, has_bias, wname))
         u.tensors.push_back({module + "." + key, layout.first, layout.second});
       u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
         job.check();
@@ -177,28 +195,42 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
           const auto start = Clock::now();
           at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
           require_finite_weight(ckpt, wname, w);
-          at::Tensor bias =
-              has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
-          const QuantizedTensor q = quantize(w, c, wname);
-          HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
-          at::Tensor w_hat = layer.dequantized(at::kFloat);
+          at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
           LayerReport r;
+          at::Tensor w_hat;
+          std::vector<at::Tensor> parts;
+          if (c.two_level()) {
+            // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
+            const Rotation rot =
+                c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
+            const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
+                                                       twolevel_params(c), wname);
+            TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
+            w_hat = layer.dequantized(at::kFloat);
+            r.group_size = c.group_size;
+            r.stored_bytes = layer.storage_bytes();
+            r.levels = twolevel_median_levels(t);
+            for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
+          } else {
+            const QuantizedTensor q = quantize(w, c, wname);
+            HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
+            w_hat = layer.dequantized(at::kFloat);
+            r.group_size = layer.group_size();
+            r.stored_bytes = layer.storage_bytes();
+            r.levels = median_group_levels(q);
+            for (auto& [key, part] : hqq_state_dict(layer, c)) parts.push_back(part);
+          }
           r.name = module;
           r.shape = shape;
           r.nbits = c.nbits;
-          r.group_size = layer.group_size();
           r.axis = c.axis;
-          r.optimizer = optimizer_name(c.optimizer);
+          r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
           at::Tensor diff = (w - w_hat).to(at::kDouble);
           r.sq_error = diff.pow(2).sum().item<double>();
           r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
           r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
           r.parameters = w.numel();
-          r.stored_bytes = layer.storage_bytes();
           histograms(w, w_hat, &r);
-          r.levels = median_group_levels(q);
-          std::vector<at::Tensor> parts;
-          for (auto& [key, t] : hqq_state_dict(layer, c)) parts.push_back(t);
           ckpt.release(wname);
           r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
           summary.layers.push_back(r);
@@ -230,6 +262,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
         {"offload_meta", false}}},
       {"skip_modules", {"lm_head"}},
       {"hqq_studio", {{"plan", opts.plan.to_json()}, {"version", hqq_version()}}}};
+  if (any_two_level(opts.plan))  // layers only HQQ Studio reads (docs/FORMATS.md)
+    cfg_json["quantization_config"]["hqq_studio"]["formats"] = {"hqq", "twolevel-v1"};
   write_file_atomic((out.path() / "config.json").string(), cfg_json.dump(2));
   copy_tokenizer_files(opts.source, out.path());
 
@@ -266,13 +300,16 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
   for (const auto& f : fused)
     for (const auto& part : f.parts) fused_of[part.first] = &f;
   auto rewritten = [&](const std::string& m) {
-    return is_hqq_layer(ckpt, m) || deltas.count(m) || fused_of.count(m);
+    return is_hqq_layer(ckpt, m) || is_twolevel_layer(ckpt, m) || deltas.count(m) ||
+           fused_of.count(m);
   };
   int64_t total = 0, done = 0;
   for (const auto& m : modules) total += rewritten(m);
   auto shape_of = [&](const std::string& m) -> std::vector<int64_t> {
-    if (!is_hqq_layer(ckpt, m)) return ckpt.entry(m + ".weight").shape;
-    const auto shape = ckpt.tensor(m + ".shape");
+    const bool hqq = is_hqq_layer(ckpt, m), two_level = is_twolevel_layer(ckpt, m);
+    if (!hqq && !two_level) return ckpt.entry(m + ".weight").shape;
+    const auto shape = ckpt.tensor(m + (hqq ? ".shape" : ".tl_shape"));
+    if (shape.numel() != 2) fail_input(ckpt.dir().string(), "'" + m + "' has a bad shape entry");
     return {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
   };
   // The fp32 weight (and bias, if any) of module m: dequantized or dense, with the adapter merged.
@@ -280,7 +317,11 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
     const std::vector<int64_t> s = shape_of(m);
     const bool has_bias = ckpt.has(m + ".bias");
     at::Tensor w, bias;
-    if (is_hqq_layer(ckpt, m)) {
+    if (is_twolevel_layer(ckpt, m)) {
+      auto layer = load_twolevel_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+      w = layer->dequantized(at::kFloat);
+      if (has_bias) bias = layer->bias();
+    } else if (is_hqq_layer(ckpt, m)) {
       auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
       w = layer->dequantized(at::kFloat);
       if (has_bias) bias = layer->bias();
@@ -338,7 +379,7 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
     u.produce = [&, m, has_bias] {
       job.check();
-      return with_tensor_context(ckpt, m + (is_hqq_layer(ckpt, m) ? ".W_q" : ".weight"), [&] {
+      return with_tensor_context(ckpt, m + (is_hqq_layer(ckpt, m) ? ".W_q" : is_twolevel_layer(ckpt, m) ? ".tl_shape" : ".weight"), [&] {
         auto [w, bias] = weight_of(m);
         std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
         if (has_bias) parts.push_back(bias.to(at::kBFloat16));

@@ -392,4 +392,35 @@ TEST(Cli, Phi3ExportJoinsTheFusedProjections) {
   EXPECT_NE(bad.err.find("longrope"), std::string::npos) << bad.err;
 }
 
+TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 20000));
+  Result q = hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() +
+                 " --preset 2bit-tl-g16");
+  ASSERT_EQ(q.code, 0) << q.err;
+  auto s = nlohmann::json::parse(q.out);
+  EXPECT_DOUBLE_EQ(s["bits_per_weight"].get<double>(), 2.625);  // 2 + 8/16 + 32/256, no bias
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "q" / "config.json"));
+  EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["formats"][1], "twolevel-v1");
+  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
+  Result full = hqq("-q --json ppl " + demo + ppl_args);
+  Result quant = hqq("-q --json ppl " + (tmp / "q").string() + ppl_args);
+  ASSERT_EQ(full.code, 0) << full.err;
+  ASSERT_EQ(quant.code, 0) << quant.err;
+  const double pf = nlohmann::json::parse(full.out)["ppl"].get<double>();
+  const double pq = nlohmann::json::parse(quant.out)["ppl"].get<double>();
+  EXPECT_GT(pq, pf);        // 2.6 bits lose something...
+  EXPECT_LT(pq, 1.5 * pf);  // ...but the model still works
+  // A model whose layers do not fit the super-group: exit 2, naming the layer, nothing written.
+  Result bad = hqq("-q quantize " + model("llama_chat_tok1000") + " -o " + (tmp / "b").string() +
+                   " --preset 2bit-tl-g16");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("proj"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "b"));
+}
+
 }  // namespace
