@@ -297,12 +297,11 @@ void EvaluatePage::start() {
   runner_->start([this, chosen, text_file, text_q, ctx, max_tokens, reference](JobRunner& job) {
     const std::string text = read_text_file(text_file);  // read once: the file names any error
     std::optional<LoadedModel> ref;
-    if (!reference.isEmpty())
-      ref.emplace(load_model(reference.toStdString(), "auto", {}, job.cancel_token()));
+    if (!reference.isEmpty()) ref.emplace(load_model(reference.toStdString(), {}, job.context()));
     for (const ModelChoice& c : chosen) {
       job.post([this, c] { status_->setText(tr("Evaluating %1…").arg(c.label)); });
-      LoadedModel m = load_model(c.dir.toStdString(), "auto", {}, job.cancel_token());
-      if (!c.adapter.isEmpty()) load_adapter(m.model, c.adapter.toStdString());
+      LoadedModel m = load_model(c.dir.toStdString(), {.adapter = c.adapter.toStdString()},
+                                 {.cancel = job.cancel_token()});
       const Tokenizer& tok = m.require_tokenizer();
       std::vector<int64_t> tokens = tok.encode(text, true);
       if (max_tokens > 0 && static_cast<qint64>(tokens.size()) > max_tokens)
@@ -313,12 +312,11 @@ void EvaluatePage::start() {
       std::optional<KlResult> kl;
       if (ref && ref->config.vocab_size == m.config.vocab_size) {
         LiveReference live(ref->model, first_scored_position(po));
-        PerplexityWithKl both = perplexity_with_reference(m.model, tokens, po, live,
-                                                          job.progress_fn(), job.cancel_token());
+        PerplexityWithKl both = perplexity_with_reference(m.model, tokens, po, live, job.context());
         r = both.ppl;
         kl = both.kl;
       } else {
-        r = perplexity(m.model, tokens, po, job.progress_fn(), job.cancel_token());
+        r = perplexity(m.model, tokens, po, job.context());
       }
       EvalRecord rec{QDateTime::currentDateTime().toString("yyyy-MM-dd hh:mm"),
                      c.dir,

@@ -60,7 +60,7 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
         std::optional<LoadedModel> ref_model;
         if (std::filesystem::is_directory(a->reference)) {
           ref_model.emplace(
-              load_model(a->reference, g.dtype, stderr_progress(g), &interrupt_token()));
+              load_model(a->reference, {.dtype = g.dtype, .device = g.device}, cli_job(g)));
           finish_progress_line(g);
           if (ref_model->config.vocab_size != m.config.vocab_size)
             throw InputError(a->reference + ": the reference has a vocabulary of " +
@@ -70,15 +70,13 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
         } else {
           ref = ReferenceFile::open(a->reference, reference_key(tokens, opts, m.config.vocab_size));
         }
-        PerplexityWithKl both = perplexity_with_reference(m.model, tokens, opts, *ref,
-                                                          stderr_progress(g), &interrupt_token());
+        PerplexityWithKl both = perplexity_with_reference(m.model, tokens, opts, *ref, cli_job(g));
         r = both.ppl;
         kl = both.kl;
       } else if (!a->save_reference.empty()) {
-        r = save_reference(m.model, tokens, opts, a->save_reference, stderr_progress(g),
-                           &interrupt_token());
+        r = save_reference(m.model, tokens, opts, a->save_reference, cli_job(g));
       } else {
-        r = perplexity(m.model, tokens, opts, stderr_progress(g), &interrupt_token());
+        r = perplexity(m.model, tokens, opts, cli_job(g));
       }
       finish_progress_line(g);
       if (g.json) {

@@ -109,7 +109,7 @@ at::Tensor LiveReference::logprobs(int64_t, const at::Tensor& input) {
 PerplexityWithKl perplexity_with_reference(const LlamaModel& model,
                                            const std::vector<int64_t>& tokens,
                                            PerplexityOptions opts, KlReference& reference,
-                                           const ProgressFn& progress, const CancelToken* cancel) {
+                                           const JobContext& job) {
   at::NoGradGuard no_grad;
   KlAccumulator acc;
   auto chained = opts.on_window;
@@ -119,7 +119,7 @@ PerplexityWithKl perplexity_with_reference(const LlamaModel& model,
     acc.add(w, logp, reference.logprobs(w, input), target);
   };
   PerplexityWithKl r;
-  r.ppl = perplexity(model, tokens, opts, progress, cancel);
+  r.ppl = perplexity(model, tokens, opts, job);
   r.kl = acc.result();
   return r;
 }

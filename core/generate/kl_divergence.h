@@ -80,7 +80,6 @@ struct PerplexityWithKl {
 PerplexityWithKl perplexity_with_reference(const LlamaModel& model,
                                            const std::vector<int64_t>& tokens,
                                            PerplexityOptions opts, KlReference& reference,
-                                           const ProgressFn& progress = {},
-                                           const CancelToken* cancel = nullptr);
+                                           const JobContext& job = {});
 
 }  // namespace hqq

@@ -72,7 +72,7 @@ at::Tensor decode_logprob_rows(const EncodedRows& e) {
 
 PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64_t>& tokens,
                                 PerplexityOptions opts, const fs::path& path,
-                                const ProgressFn& progress, const CancelToken* cancel) {
+                                const JobContext& job) {
   const int64_t V = model.config().vocab_size;
   ReferenceKey key = reference_key(tokens, opts, V);
   const int64_t n = opts.ctx - 1 - first_scored_position(opts);
@@ -102,7 +102,7 @@ PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64
           logp[b].to(at::kFloat).gather(-1, target[b].unsqueeze(-1)).squeeze(-1).contiguous());
     }
   };
-  PerplexityResult r = perplexity(model, tokens, opts, progress, cancel);
+  PerplexityResult r = perplexity(model, tokens, opts, job);
   writer.finish();
   return r;
 }
@@ -144,7 +144,13 @@ at::Tensor ReferenceFile::logprobs(int64_t first_window, const at::Tensor& input
     const std::string w = std::to_string(first_window + b);
     EncodedRows e{file_->tensor("codes." + w), file_->tensor("lo." + w),
                   file_->tensor("step." + w)};
-    rows.push_back(decode_logprob_rows(e));
+    at::Tensor r = decode_logprob_rows(e);
+    // The scored tokens' own log-probabilities exactly (files of version 1 do not have them).
+    if (file_->header().find("target." + w)) {
+      at::Tensor target = input[b].narrow(0, first_ + 1, r.size(0)).unsqueeze(-1);
+      r.scatter_(-1, target, file_->tensor("target." + w).to(at::kFloat).unsqueeze(-1));
+    }
+    rows.push_back(r);
   }
   return at::stack(rows);
 }

@@ -33,8 +33,7 @@ ReferenceKey reference_key(const std::vector<int64_t>& tokens, const PerplexityO
 // Scores `model` as perplexity() does and writes its log-probabilities to `path` (atomically).
 PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64_t>& tokens,
                                 PerplexityOptions opts, const std::filesystem::path& path,
-                                const ProgressFn& progress = {},
-                                const CancelToken* cancel = nullptr);
+                                const JobContext& job = {});
 
 class SafetensorsFile;
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 #include "core/model/llama_model.h"
 #include "core/train/adamw.h"
 #include "core/train/training_data.h"
@@ -67,8 +67,7 @@ class Trainer {
   using EventFn = std::function<void(const TrainEvent&)>;
   // Runs until opts.steps. Polls `cancel` (throws Cancelled after saving nothing) and `pause`
   // (waits while set) between steps. `checkpoint` is called every save_every steps and at the end.
-  void run(const EventFn& on_event, const CancelToken* cancel = nullptr,
-           const std::atomic<bool>* pause = nullptr,
+  void run(const EventFn& on_event, const JobContext& job = {},
            const std::function<void(int64_t step)>& checkpoint = {});
 
   // Distil from `teacher` (same vocabulary, run alongside on the same batches, no gradients);

@@ -33,7 +33,7 @@ PerplexityOptions llamacpp_opts(int64_t ctx, const Tokenizer& tok) {
 }
 
 TEST(KlDivergence, AModelAgainstItselfIsZeroAndAgreesEverywhere) {
-  LoadedModel m = load_model(fixture(), "float32");
+  LoadedModel m = load_model(fixture(), {.dtype = "float32"});
   auto tokens = moby_tokens(*m.tokenizer, 6000);
   for (PplMethod method : {PplMethod::Standard, PplMethod::LlamaCpp}) {
     PerplexityOptions o = llamacpp_opts(48, *m.tokenizer);
@@ -55,8 +55,8 @@ TEST(KlDivergence, AModelAgainstItselfIsZeroAndAgreesEverywhere) {
 TEST(KlDivergence, EqualsADirectComputationOnTheLogits) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "2bit-g32");
-  LoadedModel full = load_model(fixture(), "float32");
-  LoadedModel q = load_model(tmp / "q", "float32");
+  LoadedModel full = load_model(fixture(), {.dtype = "float32"});
+  LoadedModel q = load_model(tmp / "q", {.dtype = "float32"});
   auto tokens = moby_tokens(*full.tokenizer, 6000);
   const int64_t ctx = 64, first = ctx / 2;
   PerplexityOptions o = llamacpp_opts(ctx, *full.tokenizer);
@@ -105,8 +105,8 @@ TEST(KlDivergence, LogProbRowsRoundTripWithinHalfAStep) {
 TEST(KlDivergence, ASavedReferenceGivesTheLiveFiguresAndIsChecked) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "2bit-g32");
-  LoadedModel full = load_model(fixture(), "float32");
-  LoadedModel q = load_model(tmp / "q", "float32");
+  LoadedModel full = load_model(fixture(), {.dtype = "float32"});
+  LoadedModel q = load_model(tmp / "q", {.dtype = "float32"});
   auto tokens = moby_tokens(*full.tokenizer, 6000);
   PerplexityOptions o = llamacpp_opts(64, *full.tokenizer);
   const fs::path file = tmp / "ref.safetensors";
