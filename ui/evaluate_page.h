@@ -5,6 +5,7 @@
 #include <QSettings>
 #include <QWidget>
 
+class QCheckBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -24,6 +25,8 @@ struct EvalRecord {
   int ctx = 0;
   qint64 tokens = 0;
   double ppl = 0, seconds = 0;
+  // Fidelity to the opened (full-precision) model on the same tokens; negative: not measured.
+  double kl = -1, top1 = -1;
 };
 
 class EvaluatePage : public QWidget {
@@ -57,6 +60,7 @@ class EvaluatePage : public QWidget {
   QListWidget* models_;
   QLineEdit* text_;
   QSpinBox *ctx_, *max_tokens_;
+  QCheckBox* kl_;
   QPushButton *start_, *cancel_;
   QLabel* status_;
   QProgressBar* progress_;

@@ -64,6 +64,16 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   df->addRow(tr("Format"), format_);
   df->addRow(tr("Eval text"), path_row(eval_, false, data_box));
   df->addRow(tr("Adapter"), path_row(output_, true, data_box));
+  // Distillation (HQQ+ aimed at the full-precision model): its next-token distribution is the
+  // target instead of, or mixed with, the text's next token.
+  teacher_ = new QLineEdit(data_box);
+  teacher_->setToolTip(
+      tr("Full-precision model to distil from (optional): the adapter learns its next-token "
+         "distribution on the same batches; it is held in memory beside the trained model"));
+  distill_ = real_box(0, 1, 1, 0.1, 2,
+                      tr("With a teacher: loss = (1 − w)·cross-entropy + w·KL to the teacher"));
+  df->addRow(tr("Teacher"), path_row(teacher_, true, data_box));
+  df->addRow(tr("Distil weight"), distill_);
   lv->addWidget(data_box);
 
   auto* hp = new QGroupBox(tr("LoRA and training"), left);
@@ -149,6 +159,8 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
       settings_.value("finetune/eval", samples.isEmpty() ? QString() : samples + "/eval.txt")
           .toString());
   output_->setText(settings_.value("finetune/output").toString());
+  teacher_->setText(settings_.value("finetune/teacher").toString());
+  distill_->setValue(settings_.value("finetune/distill_weight", 1.0).toDouble());
   rank_->setValue(settings_.value("finetune/rank", 16).toInt());
   alpha_->setValue(settings_.value("finetune/alpha", 16.0).toDouble());
   lr_->setValue(settings_.value("finetune/lr", 1e-3).toDouble());
@@ -179,6 +191,8 @@ void FinetunePage::save_settings() {
   settings_.setValue("finetune/data", data_->text());
   settings_.setValue("finetune/eval", eval_->text());
   settings_.setValue("finetune/output", output_->text());
+  settings_.setValue("finetune/teacher", teacher_->text());
+  settings_.setValue("finetune/distill_weight", distill_->value());
   settings_.setValue("finetune/rank", rank_->value());
   settings_.setValue("finetune/alpha", alpha_->value());
   settings_.setValue("finetune/lr", lr_->value());
@@ -266,6 +280,8 @@ void FinetunePage::start() {
   o.lora.dropout = dropout_->value();
   if (targets_->currentIndex() == 1) o.lora.target_modules = {"self_attn"};
   if (targets_->currentIndex() == 2) o.lora.target_modules = {"mlp"};
+  o.teacher = teacher_->text().toStdString();
+  o.train.distill_weight = o.teacher.empty() ? 0.0 : distill_->value();
   raw_->data()->clear();
   smooth_->data()->clear();
   ppl_->data()->clear();
@@ -325,15 +341,20 @@ void FinetunePage::on_event(const TrainEvent& e) {
   progress_->setValue(static_cast<int>(e.step));
   if (!runner_->paused())
     status_->setText(
-        tr("Step %1 / %2 · loss %3%4")
+        tr("Step %1 / %2 · loss %3%4%5")
             .arg(e.step)
             .arg(e.steps)
             .arg(e.loss, 0, 'f', 4)
-            .arg(e.eval_ppl ? tr(" · perplexity %1").arg(*e.eval_ppl, 0, 'f', 2) : QString()));
-  speed_->setText(tr("%1 tokens/s · ETA %2 · lr %3")
+            .arg(e.eval_ppl ? tr(" · perplexity %1").arg(*e.eval_ppl, 0, 'f', 2) : QString())
+            .arg(e.eval_kl ? tr(" · KL to the teacher %1").arg(*e.eval_kl, 0, 'f', 4) : QString()));
+  speed_->setText(tr("%1 tokens/s · ETA %2 · lr %3%4")
                       .arg(e.tokens_per_second, 0, 'f', 0)
                       .arg(eta_text(e.eta_seconds))
-                      .arg(e.lr, 0, 'g', 3));
+                      .arg(e.lr, 0, 'g', 3)
+                      .arg(e.distill_kl ? tr(" · teacher %1 MiB, %2 s")
+                                              .arg(e.teacher_bytes / 1048576.0, 0, 'f', 1)
+                                              .arg(e.teacher_seconds, 0, 'f', 1)
+                                        : QString()));
 }
 
 }  // namespace hqq::ui

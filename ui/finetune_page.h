@@ -59,10 +59,10 @@ class FinetunePage : public QWidget {
   Workspace& ws_;
   QSettings& settings_;
   JobRunner* runner_ = nullptr;
-  QLineEdit *model_, *data_, *eval_, *output_;
+  QLineEdit *model_, *data_, *eval_, *output_, *teacher_;
   QComboBox *format_, *schedule_, *targets_;
   QSpinBox *rank_, *steps_, *batch_, *seq_len_, *eval_every_, *warmup_;
-  QDoubleSpinBox *alpha_, *dropout_, *lr_;
+  QDoubleSpinBox *alpha_, *dropout_, *lr_, *distill_;
   QPushButton *start_, *pause_, *cancel_;
   QLabel *status_, *speed_;
   QProgressBar* progress_;

@@ -42,6 +42,8 @@ void print_train_event(const GlobalOptions& g, const char* label, const TrainEve
   if (g.quiet) return;
   const bool tty = isatty(STDERR_FILENO);
   std::string eval = e.eval_ppl ? fmt::format(" eval ppl {:.3f}", *e.eval_ppl) : "";
+  if (e.eval_kl) eval += fmt::format(" eval KL {:.5f}", *e.eval_kl);
+  if (e.distill_kl) eval = fmt::format(" (ce {:.4f} KL {:.4f})", *e.ce_loss, *e.distill_kl) + eval;
   fmt::print(stderr, "{}[{}] step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s{} ETA {:.0f}s{}",
              tty ? "\r\033[K" : "", label, e.step, e.steps, e.loss, e.lr, e.tokens_per_second, eval,
              e.eta_seconds, (tty && !e.eval_ppl) ? "" : "\n");

@@ -28,7 +28,7 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
   if (llamacpp && !opts.bos_id)
     throw InputError("perplexity: the llama.cpp method needs a BOS token");
   // First logit position that is scored within a window.
-  const int64_t first = llamacpp ? ctx / 2 : 0;
+  const int64_t first = first_scored_position(opts);
 
   auto t0 = std::chrono::steady_clock::now();
   double nll_sum = 0;
@@ -45,6 +45,7 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
     at::Tensor logp = at::log_softmax(pred, -1);
     at::Tensor nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1);
     nll_sum += nll.to(at::kDouble).sum().item<double>();
+    if (opts.on_window) opts.on_window(w, input, logp, target);
     scored += nll.numel();
     job.report({"ppl", w + b, windows,
                 "ppl so far " + std::to_string(std::exp(nll_sum / static_cast<double>(scored)))});

@@ -2,6 +2,7 @@
 // Perplexity of a model on a token stream, the way the HQQ/GPTQ papers report it, or the way
 // llama.cpp's perplexity tool does (so figures can be compared with either).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,19 @@ struct PerplexityOptions {
   PplMethod method = PplMethod::Standard;
   int64_t batch = 1;              // windows evaluated together
   std::optional<int64_t> bos_id;  // for LlamaCpp
+  // Called for every batch of windows with what was scored, so that other measures (the KL
+  // divergence to a reference, a saved reference) cover exactly these tokens: the first window's
+  // index, the model input [b, ctx] (BOS already in place for LlamaCpp), the log-probabilities
+  // of the scored positions [b, n, V] and their targets [b, n].
+  std::function<void(int64_t first_window, const at::Tensor& input, const at::Tensor& logp,
+                     const at::Tensor& target)>
+      on_window;
 };
+
+// First position of a window whose next-token prediction is scored.
+inline int64_t first_scored_position(const PerplexityOptions& o) {
+  return o.method == PplMethod::LlamaCpp ? o.ctx / 2 : 0;
+}
 
 struct PerplexityResult {
   double ppl = 0;

@@ -1,5 +1,6 @@
 #include "core/train/finetune_job.h"
 
+#include <chrono>
 #include <fstream>
 
 #include "core/base/error.h"
@@ -55,12 +56,22 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
   m.model.set_gradient_checkpointing(o.gradient_checkpointing);
 
   FinetuneSummary summary;
+  std::optional<LoadedModel> teacher;
+  if (!o.teacher.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    teacher.emplace(load_model(o.teacher, {.dtype = o.compute_dtype, .device = o.device}, job));
+    summary.teacher_load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& [n, t] : teacher->model.named_parameters())
+      summary.teacher_bytes += t->numel() * static_cast<int64_t>(t->element_size());
+  }
   summary.output = o.output;
   summary.data_tokens = data.tokens();
   for (auto& [n, t] : params) summary.trainable_parameters += t->numel();
   if (on_start) on_start(summary);
 
   Trainer trainer(m.model, params, o.train, data, eval);
+  if (teacher) trainer.set_teacher(&teacher->model, summary.teacher_bytes);
   if (resuming) trainer.load_state(ckpt_dir);
   std::ofstream log(out.path() / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
   int64_t checkpointed = 0;  // the step of the last checkpoint this run wrote
@@ -69,6 +80,8 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
         [&](const TrainEvent& e) {
           log << e.to_json().dump() << "\n" << std::flush;
           if (e.eval_ppl) summary.eval_ppl = e.eval_ppl;
+          if (e.eval_kl) summary.eval_kl = e.eval_kl;
+          summary.teacher_seconds = e.teacher_seconds;
           if (on_event) on_event(e);
         },
         job,

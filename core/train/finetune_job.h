@@ -30,6 +30,9 @@ struct FinetuneOptions {
   bool gradient_checkpointing = false;
   bool resume = false;     // continue from output/checkpoint when it exists
   bool overwrite = false;  // replace an existing output folder (never one of the inputs)
+  // Distillation: the full-precision model, run beside the student on every batch (weight and
+  // top-k in train.distill_weight / train.distill_topk). Empty: plain next-token training.
+  std::filesystem::path teacher;
 };
 
 struct FinetuneSummary {
@@ -37,6 +40,10 @@ struct FinetuneSummary {
   int64_t trainable_parameters = 0;
   int64_t data_tokens = 0;
   std::optional<double> eval_ppl;  // the last held-out perplexity
+  std::optional<double> eval_kl;   // the last held-out KL to the teacher
+  int64_t teacher_bytes = 0;       // the teacher's weights in memory (0: no teacher)
+  double teacher_load_seconds = 0;
+  double teacher_seconds = 0;  // the teacher's forward passes, in total
   std::filesystem::path output;
 };
 

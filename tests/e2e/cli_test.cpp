@@ -423,4 +423,91 @@ TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
   EXPECT_FALSE(fs::exists(tmp / "b"));
 }
 
+// hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.
+TEST(Cli, PerplexityWithAReferenceModelOrSavedFile) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(text, hqq::test::read_file(hqq::test::shared_data() / "corpora" /
+                                                   "moby-dick" / "moby-dick.txt")
+                                  .substr(0, 8000));
+  const std::string full = model("llama_chat_tok1000"), q = (tmp / "q").string();
+  ASSERT_EQ(hqq("-q quantize " + full + " -o " + q + " --preset 2bit-g32").code, 0);
+  const std::string common = " --text " + text.string() + " --ctx 64 --method llamacpp";
+  Result self = hqq("-q --json ppl " + full + common + " --reference " + full);
+  ASSERT_EQ(self.code, 0) << self.err;
+  auto js = nlohmann::json::parse(self.out);
+  EXPECT_EQ(js["kl_mean"].get<double>(), 0.0);
+  EXPECT_EQ(js["top1_agreement"].get<double>(), 1.0);
+
+  Result live = hqq("-q --json ppl " + q + common + " --reference " + full);
+  ASSERT_EQ(live.code, 0) << live.err;
+  auto jl = nlohmann::json::parse(live.out);
+  for (const char* key : {"kl_mean", "kl_p99", "top1_agreement", "ppl_ratio", "ppl_reference"})
+    EXPECT_TRUE(jl.contains(key)) << key;
+  EXPECT_GT(jl["kl_mean"].get<double>(), 1e-3);
+  EXPECT_GT(jl["kl_p99"].get<double>(), jl["kl_mean"].get<double>());
+  EXPECT_LT(jl["top1_agreement"].get<double>(), 1.0);
+  EXPECT_EQ(jl["kl_windows"].size(), jl["windows"].get<size_t>());
+  EXPECT_EQ(jl["kl_tokens"].get<int>(), jl["tokens_scored"].get<int>());
+  EXPECT_NEAR(jl["ppl_ratio"].get<double>(),
+              jl["ppl"].get<double>() / jl["ppl_reference"].get<double>(), 1e-6);
+
+  const std::string file = (tmp / "ref.kl").string();
+  Result save = hqq("-q --json ppl " + full + common + " --save-reference " + file);
+  ASSERT_EQ(save.code, 0) << save.err;
+  ASSERT_TRUE(fs::exists(file));
+  Result from_file = hqq("-q --json ppl " + q + common + " --reference " + file);
+  ASSERT_EQ(from_file.code, 0) << from_file.err;
+  auto jf = nlohmann::json::parse(from_file.out);
+  EXPECT_NEAR(jf["kl_mean"].get<double>(), jl["kl_mean"].get<double>(),
+              1e-3 * jl["kl_mean"].get<double>());
+  EXPECT_NEAR(jf["ppl_reference"].get<double>(),
+              nlohmann::json::parse(save.out)["ppl"].get<double>(), 1e-3);
+  // The text output has the per-window table and the summary.
+  Result plain = hqq("-q ppl " + q + common + " --reference " + file);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(plain.out.find("top-1 agreement"), std::string::npos) << plain.out;
+
+  // A reference computed on another context (or text) is refused, naming the file.
+  Result other_ctx = hqq("-q ppl " + q + " --text " + text.string() +
+                         " --ctx 32 --method llamacpp --reference " + file);
+  EXPECT_EQ(other_ctx.code, 2);
+  EXPECT_NE(other_ctx.err.find("ref.kl"), std::string::npos) << other_ctx.err;
+  EXPECT_NE(other_ctx.err.find("ctx"), std::string::npos) << other_ctx.err;
+  Result other_text = hqq("-q ppl " + q + common + " --max-tokens 1500 --reference " + file);
+  EXPECT_EQ(other_text.code, 2);
+  EXPECT_NE(other_text.err.find("another text"), std::string::npos) << other_text.err;
+  EXPECT_EQ(hqq("-q ppl " + q + common + " --reference " + file + " --save-reference x").code, 2);
+}
+
+TEST(Cli, FinetuneDistilsFromATeacher) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 30000));
+  const std::string full = model("llama_chat_tok1000"), q = (tmp / "q").string();
+  ASSERT_EQ(hqq("-q quantize " + full + " -o " + q + " --preset 2bit-g32").code, 0);
+  Result f =
+      hqq("-q --json finetune " + q + " --data " + text.string() + " --eval " + text.string() +
+          " -o " + (tmp / "ad").string() + " --steps 3 --batch 2 --seq-len 32 --rank 4 --teacher " +
+          full + " --distill-weight 0.5 --distill-topk 16");
+  ASSERT_EQ(f.code, 0) << f.err;
+  auto j = nlohmann::json::parse(f.out);
+  EXPECT_EQ(j["distill_weight"].get<double>(), 0.5);
+  EXPECT_EQ(j["distill_topk"].get<int>(), 16);
+  EXPECT_GT(j["teacher_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(j["eval_kl"].get<double>(), 0.0);
+  std::string log = hqq::test::read_file(tmp / "ad" / "training_log.jsonl");
+  auto first = nlohmann::json::parse(log.substr(0, log.find('\n')));
+  for (const char* key : {"distill_kl", "ce_loss", "teacher_seconds", "teacher_bytes"})
+    EXPECT_TRUE(first.contains(key)) << key << " in " << first.dump();
+  EXPECT_NEAR(first["loss"].get<double>(),
+              0.5 * first["ce_loss"].get<double>() + 0.5 * first["distill_kl"].get<double>(), 1e-5);
+  Result no_teacher = hqq("-q finetune " + q + " --data " + text.string() + " -o " +
+                          (tmp / "ad2").string() + " --steps 1 --distill-weight 0.5");
+  EXPECT_EQ(no_teacher.code, 2);
+  EXPECT_NE(no_teacher.err.find("--teacher"), std::string::npos) << no_teacher.err;
+}
+
 }  // namespace

@@ -150,18 +150,24 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   ev->start();
   ASSERT_TRUE(wait_job(ev->runner()));
   ASSERT_EQ(ev->history().size(), 3) << ev->status_text();
-  double original = 0, quantized = 0;
+  double original = 0, quantized = 0, quantized_kl = -1;
   for (const auto& r : ev->history()) {
     EXPECT_GT(r.ppl, 1.0);
     EXPECT_GT(r.tokens, 3000);
-    if (r.model == hqq::ui::demo_model_dir()) original = r.ppl;
-    if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl;
+    if (r.model == hqq::ui::demo_model_dir()) {
+      original = r.ppl;
+      EXPECT_EQ(r.kl, 0.0);  // the opened model is the KL reference
+      EXPECT_EQ(r.top1, 1.0);
+    }
+    if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl, quantized_kl = r.kl;
   }
   EXPECT_GT(quantized, original);  // 2 bits cost something on held-out text
+  EXPECT_GT(quantized_kl, 0.01);
   {
     MainWindow later(*settings);  // the history is there at the next start
     ASSERT_EQ(later.evaluate_page()->history().size(), 3);
     EXPECT_EQ(later.evaluate_page()->history()[0].ppl, ev->history()[0].ppl);
+    EXPECT_EQ(later.evaluate_page()->history()[1].kl, ev->history()[1].kl);
   }
   screenshot_page(w, MainWindow::kEvaluate, "page_evaluate");
 
