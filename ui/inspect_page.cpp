@@ -95,7 +95,7 @@ InspectPage::InspectPage(QWidget* parent) : QWidget(parent) {
   legend_row->addElement(0, 0, errors_->legend);
   errors_->legend->setVisible(true);
   errors_->legend->setFillOrder(QCPLegend::foColumnsFirst);
-  errors_->legend->setWrap(9);
+  errors_->legend->setWrap(5);  // two rows: one row of 9 would force the window wider than 1024
   errors_->legend->setFont(QFont(font().family(), 8));
   errors_->plotLayout()->setRowStretchFactor(1, 0.001);
   errors_->setToolTip(

@@ -197,7 +197,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   progress_ = new QProgressBar(right);
   layers_ = new QTableWidget(0, 5, right);
   layers_->setHorizontalHeaderLabels(
-      {tr("Layer"), tr("Shape"), tr("Bits/group"), tr("Rel. error"), tr("Time (s)")});
+      {tr("Layer"), tr("Shape"), tr("Bits"), tr("Rel. error"), tr("Time (s)")});
   layers_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   layers_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   layers_->setWordWrap(false);
@@ -522,13 +522,15 @@ void QuantizePage::start() {
       job.post([this, r] {
         const int row = layers_->rowCount();
         layers_->insertRow(row);
-        // "model." is on every row: the cell starts after it, the tooltip has the full name.
-        QString name = QString::fromStdString(r.name);
-        auto* name_cell = cell(name.startsWith("model.") ? name.mid(6) : name);
+        // "model.layers." is on every row: the cell starts after it ("3.mlp.up_proj"), the
+        // tooltip has the full name.
+        const QString name = QString::fromStdString(r.name);
+        const QString prefix = "model.layers.";
+        auto* name_cell = cell(name.startsWith(prefix) ? name.mid(prefix.size()) : name);
         name_cell->setToolTip(name);
         layers_->setItem(row, 0, name_cell);
         layers_->setItem(row, 1, cell(QString("%1×%2").arg(r.shape[0]).arg(r.shape[1])));
-        layers_->setItem(row, 2, cell(QString("%1 / %2").arg(r.nbits).arg(r.group_size)));
+        layers_->setItem(row, 2, cell(QString("%1 g%2").arg(r.nbits).arg(r.group_size)));
         layers_->setItem(row, 3, cell(QString::number(r.rel_error, 'f', 4)));
         layers_->setItem(row, 4, cell(QString::number(r.seconds, 'f', 2)));
         layers_->scrollToBottom();

@@ -95,11 +95,21 @@ TEST_P(Layout, FieldsKeepTheirSizeAndEveryPageIsSaved) {
   EXPECT_LE(w.resources()->height(), std::max(110, w.height() / 5) + 2) << tag.toStdString();
   EXPECT_GE(pages->height(), w.height() / 2) << tag.toStdString();
 
+  // With results in the pages: a filled legend or table must not widen the window either.
+  auto* q = w.quantize_page();
+  q->set_preset("2bit-g32");
+  q->set_output(qpath(d.tmp / "q2"));
+  q->start();
+  ASSERT_TRUE(hqq::test::wait_job(q->runner()));
   for (int p = 0; p < MainWindow::kPageCount; ++p) {
     w.show_page(static_cast<MainWindow::Page>(p));
     QTest::qWait(250);  // the throttled charts redraw
     expect_fields_keep_their_size(w.page(static_cast<MainWindow::Page>(p)),
                                   tag + " " + kPageNames[p]);
+    // No page forces the window to grow beyond the screen it was given.
+    EXPECT_EQ(w.size(), size) << kPageNames[p];
+    EXPECT_LE(w.page(static_cast<MainWindow::Page>(p))->minimumSizeHint().width(), pages->width())
+        << kPageNames[p];
     save_screenshot(w, QString("layout_%1_%2").arg(kPageNames[p], tag));
   }
   // Path fields are wide enough to read at the small size too.
@@ -157,6 +167,8 @@ TEST(Layout, LongPathsAndLayerNamesElideInTheMiddleWithTheFullTextOnHover) {
   auto* table = q->findChild<QTableWidget*>();
   ASSERT_NE(table, nullptr);
   EXPECT_EQ(table->textElideMode(), Qt::ElideMiddle);
+  EXPECT_EQ(table->item(27, 0)->text(), "3.mlp.down_proj");  // "model.layers." is on every row
+  EXPECT_EQ(table->item(27, 0)->toolTip(), "model.layers.3.mlp.down_proj");
   save_screenshot(w, "layout_quantize_done_1024x700");
 }
 
