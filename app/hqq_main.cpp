@@ -13,11 +13,15 @@ int main(int argc, char** argv) {
   CLI::App app{
       "HQQ Studio command line: inspect, quantize, run and evaluate local LLM checkpoints"};
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`hqq ppl MODEL --json`), where users
+  // type them.
+  app.fallthrough();
   cli::GlobalOptions g;
   app.add_option("-t,--threads", g.threads, "Compute threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--dtype", g.dtype, "Compute dtype: auto, float32, bfloat16")
       ->check(CLI::IsMember({"auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"}));
+  app.add_option("--device", g.device, "Compute device: auto, cpu, cuda, cuda:N (default auto)");
   app.add_flag("--json", g.json, "Print results as JSON on stdout");
   app.add_flag("-q,--quiet", g.quiet, "No progress on stderr");
   app.add_option("--adapter", g.adapter,

@@ -287,9 +287,8 @@ void ChatPage::send() {
         s.session.reset();
         s.loaded.reset();
         s.loaded = std::make_unique<LoadedModel>(
-            load_model(wanted[i].dir.toStdString(), "auto", {}, job.cancel_token()));
-        if (!wanted[i].adapter.isEmpty())
-          load_adapter(s.loaded->model, wanted[i].adapter.toStdString());
+            load_model(wanted[i].dir.toStdString(), {.adapter = wanted[i].adapter.toStdString()},
+                       {.cancel = job.cancel_token()}));
         s.loaded_choice = wanted[i];
       }
       if (!s.session) {
@@ -314,17 +313,17 @@ void ChatPage::send() {
                   if (n == 1) s.speed->setText(tr("Replying…"));
                 });
           },
-          job.cancel_token());
+          {.cancel = job.cancel_token()});
       const QString stats = tr("%1 tokens · %2 tok/s decode · %3 tok/s prefill · stop: %4")
                                 .arg(r.tokens.size())
                                 .arg(r.decode_tokens_per_second(), 0, 'f', 1)
                                 .arg(r.prefill_tokens_per_second(), 0, 'f', 0)
-                                .arg(QString::fromStdString(r.stop_reason));
+                                .arg(QString::fromLatin1(stop_reason_name(r.stop_reason)));
       job.post([&s, stats] {
         s.append_html("</p>");
         s.speed->setText(stats);
       });
-      if (r.stop_reason == "cancelled") break;
+      if (r.stop_reason == StopReason::Cancelled) break;
     }
   });
 }

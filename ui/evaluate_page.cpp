@@ -307,15 +307,15 @@ void EvaluatePage::start() {
     const std::string text = read_text_file(text_file);  // read once: the file names any error
     for (const ModelChoice& c : chosen) {
       job.post([this, c] { status_->setText(tr("Evaluating %1…").arg(c.label)); });
-      LoadedModel m = load_model(c.dir.toStdString(), "auto", {}, job.cancel_token());
-      if (!c.adapter.isEmpty()) load_adapter(m.model, c.adapter.toStdString());
+      LoadedModel m = load_model(c.dir.toStdString(), {.adapter = c.adapter.toStdString()},
+                                 {.cancel = job.cancel_token()});
       const Tokenizer& tok = m.require_tokenizer();
       std::vector<int64_t> tokens = tok.encode(text, true);
       if (max_tokens > 0 && static_cast<qint64>(tokens.size()) > max_tokens)
         tokens.resize(static_cast<size_t>(max_tokens));
       PerplexityOptions po;
       po.ctx = ctx;
-      PerplexityResult r = perplexity(m.model, tokens, po, job.progress_fn(), job.cancel_token());
+      PerplexityResult r = perplexity(m.model, tokens, po, job.context());
       EvalRecord rec{QDateTime::currentDateTime().toString("yyyy-MM-dd hh:mm"),
                      c.dir,
                      c.adapter,

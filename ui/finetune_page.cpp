@@ -337,15 +337,14 @@ void FinetunePage::start() {
     }
     run_finetune(
         o, [this, &job](const TrainEvent& e) { job.post([this, e] { on_event(e); }); },
-        job.cancel_token(), job.pause_flag(),
+        job.context(),
         [this, &job](const FinetuneSummary& s) {
           job.post([this, s] {
             status_->setText(tr("Training %1 adapter parameters on %2 tokens…")
                                  .arg(s.trainable_parameters)
                                  .arg(s.data_tokens));
           });
-        },
-        job.progress_fn());
+        });
   });
 }
 

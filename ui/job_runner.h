@@ -13,7 +13,7 @@
 #include <functional>
 #include <mutex>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 
 namespace hqq::ui {
 
@@ -40,10 +40,11 @@ class JobRunner : public QObject {
 
   // For the worker thread.
   const CancelToken* cancel_token() const { return &cancel_; }
-  const std::atomic<bool>* pause_flag() const { return &paused_; }
   void post(std::function<void()> fn);  // runs fn on the UI thread, after what was posted before
   void log(const QString& line);        // thread-safe
   ProgressFn progress_fn();             // at most ~20 updates a second reach the UI, plus the last
+  // The job contract for core jobs: throttled progress, this runner's cancel and pause.
+  JobContext context() { return {progress_fn(), &cancel_, &paused_}; }
 
  Q_SIGNALS:
   void started();

@@ -516,8 +516,6 @@ void QuantizePage::start() {
             Q_EMIT quantization_finished(ok, cancelled, rows_done_, total);
           });
   runner_->start([this, o](JobRunner& job) mutable {
-    o.progress = job.progress_fn();
-    o.cancel = job.cancel_token();
     o.on_layer = [this, &job](const LayerReport& r) {
       job.post([this, r] {
         const int row = layers_->rowCount();
@@ -538,7 +536,7 @@ void QuantizePage::start() {
         Q_EMIT layer_done(r);
       });
     };
-    QuantizeSummary s = quantize_checkpoint(o);
+    QuantizeSummary s = quantize_checkpoint(o, job.context());
     job.log(tr("Quantized %1 layers to %2 bits/weight: %3 in %4 s")
                 .arg(s.layers.size())
                 .arg(s.bits_per_weight, 0, 'f', 3)
@@ -556,10 +554,12 @@ void QuantizePage::plan_for_budget() {
   bo.total_bytes = budget_->value() * 1e9;
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
-  connect(runner_, &JobRunner::finished, this, [this, result](bool ok, bool, const QString& error) {
+  connect(runner_, &JobRunner::finished, this,
+          [this, result](bool ok, bool cancelled, const QString& error) {
     set_busy(false);
     if (!ok) {
-      status_->setText(tr("Budget planning failed: %1").arg(error));
+      status_->setText(cancelled ? tr("Budget planning cancelled.")
+                                 : tr("Budget planning failed: %1").arg(error));
       return;
     }
     editor_->set_rules(result->plan.overrides);
@@ -570,7 +570,7 @@ void QuantizePage::plan_for_budget() {
                          .arg(result->total_error, 0, 'g', 4));
   });
   runner_->start([dir, base, bo, result](JobRunner& job) {
-    *result = hqq::plan_for_budget(dir, base, bo, job.progress_fn(), job.cancel_token());
+    *result = hqq::plan_for_budget(dir, base, bo, job.context());
   });
 }
 

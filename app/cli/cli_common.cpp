@@ -63,10 +63,14 @@ void print_json(const nlohmann::json& j) {
 
 namespace hqq::cli {
 
+JobContext cli_job(const GlobalOptions& g) {
+  return {stderr_progress(g), &interrupt_token(), nullptr};
+}
+
 LoadedModel load_for_inference(const std::string& dir, const GlobalOptions& g) {
-  LoadedModel m = load_model(dir, g.dtype, stderr_progress(g), &interrupt_token());
+  LoadedModel m =
+      load_model(dir, {.dtype = g.dtype, .adapter = g.adapter, .device = g.device}, cli_job(g));
   finish_progress_line(g);
-  if (!g.adapter.empty()) load_adapter(m.model, g.adapter);
   return m;
 }
 

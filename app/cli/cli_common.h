@@ -4,17 +4,18 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/base/job.h"
 #include "core/load/model_loader.h"
-#include "core/base/progress.h"
 
 namespace hqq::cli {
 
 struct GlobalOptions {
-  int threads = 0;             // 0: all cores
-  std::string dtype = "auto";  // compute dtype
-  bool json = false;           // machine-readable results on stdout
-  bool quiet = false;          // no progress on stderr
-  std::string adapter;         // PEFT LoRA adapter folder applied on top of the model
+  int threads = 0;              // 0: all cores
+  std::string dtype = "auto";   // compute dtype
+  bool json = false;            // machine-readable results on stdout
+  bool quiet = false;           // no progress on stderr
+  std::string adapter;          // PEFT LoRA adapter folder applied on top of the model
+  std::string device = "auto";  // auto, cpu, cuda, cuda:N
 };
 
 // The token Ctrl-C triggers (installed by main); jobs poll it.
@@ -26,6 +27,9 @@ void reset_interrupts();
 // Progress lines on stderr: rewritten in place on a terminal, one line per step otherwise.
 ProgressFn stderr_progress(const GlobalOptions& g);
 void finish_progress_line(const GlobalOptions& g);
+
+// The job contract as the CLI fills it: progress on stderr, Ctrl-C / SIGTERM cancel.
+JobContext cli_job(const GlobalOptions& g);
 
 void print_json(const nlohmann::json& j);
 

@@ -56,11 +56,11 @@ void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run) {
       if (a->mlp_rank > 0)
         o.lora.rank_pattern["mlp"] = a->mlp_rank, o.lora.alpha_pattern["mlp"] = double(a->mlp_rank);
       o.compute_dtype = a->compute_dtype;
+      o.device = g.device;
       o.gradient_checkpointing = a->checkpointing;
       o.resume = a->resume;
       FinetuneSummary s = run_finetune(
-          o, [&](const TrainEvent& e) { print_train_event(g, "finetune", e); }, &interrupt_token(),
-          nullptr,
+          o, [&](const TrainEvent& e) { print_train_event(g, "finetune", e); }, cli_job(g),
           [&](const FinetuneSummary& s) {
             fmt::print(stderr, "fine-tuning {} LoRA parameters on {} tokens (windows of {})\n",
                        s.trainable_parameters, s.data_tokens, o.seq_len);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "core/base/device.h"
 #include "core/quant/model_card.h"
 
 namespace hqq::cli {
@@ -29,8 +30,12 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->callback([&g, dir, run] {
     *run = [&g, dir] {
       ModelInfo info = describe_model(*dir);
+      const Device device = resolve_device(g.device);
       if (g.json) {
-        print_json(to_json(info));
+        nlohmann::json j = to_json(info);
+        j["device"] = device.name();
+        j["device_note"] = device.note;
+        print_json(j);
         return 0;
       }
       const auto& c = info.config;
@@ -54,6 +59,8 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
       fmt::print("  tokenizer      {}{}\n", info.tokenizer,
                  info.has_chat_template ? ", chat template" : "");
       if (!info.quantization.empty()) fmt::print("  quantization   {}\n", info.quantization);
+      fmt::print("  device         {}{}\n", device.name(),
+                 device.note.empty() ? "" : " (" + device.note + ")");
       if (!info.estimates.empty()) fmt::print("  size by preset\n");
       for (const auto& e : info.estimates)
         fmt::print("    {:<10} {:>5.2f} bits/weight  {}\n", e.preset, e.bits_per_weight,

@@ -38,7 +38,7 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
       opts.method = a->method == "llamacpp" ? PplMethod::LlamaCpp : PplMethod::Standard;
       opts.bos_id = tok.bos_id();
       PerplexityResult r =
-          perplexity(m.model, tokens, opts, stderr_progress(g), &interrupt_token());
+          perplexity(m.model, tokens, opts, cli_job(g));
       finish_progress_line(g);
       if (g.json) {
         print_json({{"ppl", r.ppl},

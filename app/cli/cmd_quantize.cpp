@@ -2,11 +2,11 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "core/quant/budget_planner.h"
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/base/json_file.h"
+#include "core/quant/budget_planner.h"
 #include "core/quant/quantize_model.h"
-#include "core/base/atomic_file.h"
 
 namespace hqq::cli {
 
@@ -69,15 +69,13 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       if (a->iters >= 0) d.iters = a->iters;
       if (!a->optimizer.empty()) d.optimizer = optimizer_from_name(a->optimizer);
       if (a->round_zero) d.round_zero = true;
-      o.progress = stderr_progress(g);
-      o.cancel = &interrupt_token();
       if (a->budget_gb > 0 || a->budget_bits > 0) {
         BudgetOptions b;
         if (a->budget_gb > 0)
           b.total_bytes = a->budget_gb * 1e9;
         else
           b.bits_per_weight = a->budget_bits;
-        BudgetPlan bp = plan_for_budget(a->source, d, b, o.progress, o.cancel);
+        BudgetPlan bp = plan_for_budget(a->source, d, b, cli_job(g));
         finish_progress_line(g);
         o.plan = bp.plan;
         std::map<std::string, int> counts;
@@ -93,7 +91,7 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         print_json(o.plan.to_json());
         return 0;
       }
-      QuantizeSummary s = quantize_checkpoint(o);
+      QuantizeSummary s = quantize_checkpoint(o, cli_job(g));
       finish_progress_line(g);
       if (g.json) {
         nlohmann::json j = s.to_json();
@@ -125,8 +123,11 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                   "Merge this LoRA adapter (PEFT folder) into the weights");
   exp->callback([&g, e, run] {
     *run = [&g, e] {
-      export_dequantized(e->source, e->output, e->overwrite, stderr_progress(g),
-                         &interrupt_token());
+      export_dequantized({.source = e->source,
+                          .output = e->output,
+                          .adapter = e->adapter,
+                          .overwrite = e->overwrite},
+                         cli_job(g));
       finish_progress_line(g);
       if (!g.json)
         fmt::print("wrote {}\n", e->output);

@@ -86,7 +86,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
             print_train_event(g, "train", e);
             if (e.eval_ppl) last_ppl = e.eval_ppl;
           },
-          &interrupt_token(), nullptr, save_checkpoint);
+          {.cancel = &interrupt_token()}, save_checkpoint);
       save_model(model, out, a->save_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
       if (fs::is_directory(tok_path))
         copy_tokenizer_files(tok_dir, out);

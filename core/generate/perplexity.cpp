@@ -12,8 +12,7 @@ const char* ppl_method_name(PplMethod m) {
 }
 
 PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>& tokens,
-                            const PerplexityOptions& opts, const ProgressFn& progress,
-                            const CancelToken* cancel) {
+                            const PerplexityOptions& opts, const JobContext& job) {
   const int64_t ctx = opts.ctx;
   if (ctx < 2) throw InputError("perplexity: context length must be at least 2");
   if (opts.batch < 1) throw InputError("perplexity: batch must be at least 1");
@@ -36,7 +35,7 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
   int64_t scored = 0;
   at::Tensor all = at::tensor(tokens, at::kLong);
   for (int64_t w = 0; w < windows; w += opts.batch) {
-    check_cancel(cancel);
+    job.check();
     const int64_t b = std::min(opts.batch, windows - w);
     at::Tensor input = all.narrow(0, w * ctx, b * ctx).view({b, ctx}).clone();
     if (llamacpp) input.select(1, 0).fill_(*opts.bos_id);
@@ -47,9 +46,8 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
     at::Tensor nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1);
     nll_sum += nll.to(at::kDouble).sum().item<double>();
     scored += nll.numel();
-    report(progress,
-           {"ppl", w + b, windows,
-            "ppl so far " + std::to_string(std::exp(nll_sum / static_cast<double>(scored)))});
+    job.report({"ppl", w + b, windows,
+                "ppl so far " + std::to_string(std::exp(nll_sum / static_cast<double>(scored)))});
   }
   PerplexityResult r;
   r.mean_nll = nll_sum / static_cast<double>(scored);

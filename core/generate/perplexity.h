@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/base/job.h"
 #include "core/model/llama_model.h"
-#include "core/base/progress.h"
 
 namespace hqq {
 
@@ -37,8 +37,7 @@ struct PerplexityResult {
 
 // `tokens` is the whole text tokenized once (BOS at the very start only, no EOS).
 PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>& tokens,
-                            const PerplexityOptions& opts, const ProgressFn& progress = {},
-                            const CancelToken* cancel = nullptr);
+                            const PerplexityOptions& opts, const JobContext& job = {});
 
 const char* ppl_method_name(PplMethod m);
 

@@ -41,7 +41,8 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
   return std::make_unique<DenseLinear>(std::move(w), std::move(b));
 }
 
-LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
+LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts,
+                            const JobContext& job) {
   if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
     throw InputError("compute dtype must be float32, bfloat16 or float16");
   LlamaModel m;
@@ -54,8 +55,8 @@ LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const 
   m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
   m.final_norm_ = load_tensor(ckpt, "model.norm.weight", {h}, opts.dtype);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    check_cancel(opts.cancel);
-    report(opts.progress, {"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
+    job.check();
+    job.report({"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
     const std::string p = "model.layers." + std::to_string(l) + ".";
     DecoderLayer layer;
     layer.input_norm = load_tensor(ckpt, p + "input_layernorm.weight", {h}, opts.dtype);
@@ -78,7 +79,7 @@ LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const 
   } else {
     m.lm_head_ = make(ckpt, "lm_head", c.vocab_size, h, false, opts.dtype);
   }
-  report(opts.progress, {"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
+  job.report({"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
   return m;
 }
 

@@ -14,7 +14,7 @@
 #include "core/model/kv_cache.h"
 #include "core/model/linear.h"
 #include "core/model/model_config.h"
-#include "core/base/progress.h"
+#include "core/base/job.h"
 #include "core/model/rope.h"
 
 namespace hqq {
@@ -33,8 +33,6 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;  // compute dtype: fp32 or bf16 on CPU
   LinearFactory linear_factory;       // empty: make_dense_linear
-  ProgressFn progress;
-  const CancelToken* cancel = nullptr;
 };
 
 struct DecoderLayer {
@@ -51,7 +49,7 @@ struct LinearSlot {
 class LlamaModel {
  public:
   static LlamaModel load(const Checkpoint& ckpt, const ModelConfig& config,
-                         const LoadOptions& opts = {});
+                         const LoadOptions& opts = {}, const JobContext& job = {});
   // A fresh model with HF's initialisation (normal(0, 0.02) weights, unit norms, zero biases).
   static LlamaModel random(const ModelConfig& config, uint64_t seed,
                            at::ScalarType dtype = at::kFloat);

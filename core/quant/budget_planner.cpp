@@ -4,10 +4,11 @@
 #include <cmath>
 #include <limits>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
-#include "core/quant/hqq_quantizer.h"
+#include "core/io/checkpoint.h"
 #include "core/model/model_config.h"
+#include "core/quant/hqq_quantizer.h"
+#include "core/quant/layer_bytes.h"
 #include "core/quant/quantize_model.h"
 
 namespace hqq {
@@ -130,8 +131,7 @@ void choose_candidates(std::vector<LayerChoice>& layers, double budget) {
 }
 
 BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& base,
-                           const BudgetOptions& o, const ProgressFn& progress,
-                           const CancelToken* cancel) {
+                           const BudgetOptions& o, const JobContext& job) {
   if (o.total_bytes.has_value() == o.bits_per_weight.has_value())
     throw InputError("give exactly one budget: a total size or an average bits per weight");
   ModelConfig config = load_model_config(dir);
@@ -143,7 +143,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   for (const auto& name : ckpt.names()) kept += static_cast<double>(ckpt.entry(name).nbytes());
   int64_t done = 0;
   for (const auto& m : modules) {
-    check_cancel(cancel);
+    job.check();
     const std::string wname = m + ".weight";
     at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
     kept -= static_cast<double>(ckpt.entry(wname).nbytes());
@@ -171,12 +171,11 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
       QuantizedTensor q = quantize(sample, c, wname);
       l.errors.push_back(scale *
                          (sample - dequantize(q)).to(at::kDouble).pow(2).sum().item<double>());
-      l.bytes.push_back(static_cast<double>(w.numel()) *
-                        bits_per_weight(cand.bits, static_cast<int>(g)) / 8.0);
+      l.bytes.push_back(hqq_layer_bytes(cand.bits, w.numel(), g, c.axis));
     }
     ckpt.release(wname);
     r.layers.push_back(std::move(l));
-    report(progress, {"plan", ++done, static_cast<int64_t>(modules.size()), m});
+    job.report({"plan", ++done, static_cast<int64_t>(modules.size()), m});
   }
   r.kept_bytes = kept;
   double budget;

@@ -80,7 +80,7 @@ nlohmann::json QuantizeSummary::to_json() const {
   for (const auto& r : layers) {
     l.push_back(r.to_json());
     sq += r.sq_error;
-    if (r.rel_error > 0) norm_sq += r.sq_error / (r.rel_error * r.rel_error);
+    norm_sq += r.weight_sq;
   }
   return {{"layers", l},
           {"rel_error", norm_sq > 0 ? std::sqrt(sq / norm_sq) : 0.0},
@@ -92,7 +92,7 @@ nlohmann::json QuantizeSummary::to_json() const {
           {"hqq_studio_version", hqq_version()}};
 }
 
-QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContext& job) {
   const auto t0 = Clock::now();
   ModelConfig config = load_model_config(opts.source);
   if (config.raw.contains("quantization_config"))
@@ -153,7 +153,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         r.optimizer = optimizer_name(c.optimizer);
         at::Tensor diff = (w - w_hat).to(at::kDouble);
         r.sq_error = diff.pow(2).sum().item<double>();
-        r.rel_error = std::sqrt(r.sq_error) / w.to(at::kDouble).norm().item<double>();
+        r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
+        r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
         r.parameters = w.numel();
         r.stored_bytes = layer.storage_bytes();
         histograms(w, w_hat, &r);
@@ -164,9 +165,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         summary.layers.push_back(r);
         ++done;
-        report(opts.progress, {"quantize", done, quantized_count,
-                               module + " " + std::to_string(c.nbits) + "-bit rel. error " +
-                                   std::to_string(r.rel_error)});
+        job.report({"quantize", done, quantized_count,
+                    module + " " + std::to_string(c.nbits) + "-bit rel. error " +
+                        std::to_string(r.rel_error)});
         if (opts.on_layer) opts.on_layer(r);
         return parts;
       };
@@ -177,8 +178,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   copy("lm_head.weight");
   for (const auto& name : ckpt.names()) copy(name);  // anything else the source carries
 
-  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, opts.cancel);
-  check_cancel(opts.cancel);
+  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, job);
+  job.check();
 
   nlohmann::json cfg_json = config.raw;
   cfg_json["quantization_config"] = {
@@ -204,14 +205,14 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   return summary;
 }
 
-void export_dequantized(const fs::path& source, const fs::path& output, bool overwrite,
-                        const ProgressFn& progress, const CancelToken* cancel,
-                        const fs::path& adapter) {
+void export_dequantized(const ExportOptions& o, const JobContext& job) {
+  const fs::path& source = o.source;
+  const fs::path& adapter = o.adapter;
   ModelConfig config = load_model_config(source);
   Checkpoint ckpt = Checkpoint::open(source);
   std::map<std::string, at::Tensor> deltas;
   if (!adapter.empty()) deltas = adapter_deltas(adapter);
-  OutputFolder out(output, overwrite);
+  OutputFolder out(o.output, o.overwrite);
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   const auto modules = decoder_projections(config.num_hidden_layers);
@@ -251,7 +252,7 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
       }
       std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
       if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-      report(progress, {"export", ++done, total, m});
+      job.report({"export", ++done, total, m});
       return parts;
     };
     units.push_back(std::move(u));
@@ -260,7 +261,7 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
     if (covered.count(name)) continue;
     units.push_back(copy_unit(ckpt, name));
   }
-  write_sharded(out.path(), units, 2'000'000'000, cancel);
+  write_sharded(out.path(), units, 2'000'000'000, job);
   nlohmann::json cfg_json = config.raw;
   cfg_json.erase("quantization_config");
   cfg_json["torch_dtype"] = "bfloat16";

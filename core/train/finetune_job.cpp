@@ -11,11 +11,13 @@ namespace fs = std::filesystem;
 
 FinetuneSummary run_finetune(const FinetuneOptions& o,
                              const std::function<void(const TrainEvent&)>& on_event,
-                             const CancelToken* cancel, const std::atomic<bool>* pause,
-                             const std::function<void(const FinetuneSummary&)>& on_start,
-                             const ProgressFn& load_progress) {
+                             const JobContext& job,
+                             const std::function<void(const FinetuneSummary&)>& on_start) {
   const fs::path ckpt_dir = o.output / "checkpoint";
-  LoadedModel m = load_model(o.model, o.compute_dtype, load_progress, cancel);
+  ModelLoadOptions lo;
+  lo.dtype = o.compute_dtype;
+  lo.device = o.device;
+  LoadedModel m = load_model(o.model, lo, job);
   const Tokenizer& tok = m.require_tokenizer();
   // Data problems (a broken JSONL line) should surface before anything is trained or written.
   TokenWindows data = load_training_data(o.data, tok, o.seq_len, o.format);
@@ -52,7 +54,7 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
         if (e.eval_ppl) summary.eval_ppl = e.eval_ppl;
         if (on_event) on_event(e);
       },
-      cancel, pause,
+      job,
       [&](int64_t) {
         save_adapter(m.model, cfg, ckpt_dir);
         trainer.save_state(ckpt_dir);

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/base/job.h"
 #include "core/model/lora.h"
-#include "core/base/progress.h"
 #include "core/train/trainer.h"
 #include "core/train/training_data.h"
 
@@ -26,6 +26,7 @@ struct FinetuneOptions {
   TrainOptions train;
   LoraConfig lora;
   std::string compute_dtype = "float32";  // the frozen model's; the adapter trains in fp32
+  std::string device = "auto";            // see core/base/device.h
   bool gradient_checkpointing = false;
   bool resume = false;  // continue from output/checkpoint when it exists
 };
@@ -43,9 +44,7 @@ struct FinetuneSummary {
 // last checkpoint stays in output/checkpoint so the run can be resumed.
 FinetuneSummary run_finetune(const FinetuneOptions& o,
                              const std::function<void(const TrainEvent&)>& on_event,
-                             const CancelToken* cancel = nullptr,
-                             const std::atomic<bool>* pause = nullptr,
-                             const std::function<void(const FinetuneSummary&)>& on_start = {},
-                             const ProgressFn& load_progress = {});
+                             const JobContext& job = {},
+                             const std::function<void(const FinetuneSummary&)>& on_start = {});
 
 }  // namespace hqq

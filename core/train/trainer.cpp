@@ -112,17 +112,13 @@ double Trainer::evaluate() const {
   return perplexity(model_, toks, p).ppl;
 }
 
-void Trainer::run(const EventFn& on_event, const CancelToken* cancel,
-                  const std::atomic<bool>* pause, const std::function<void(int64_t)>& checkpoint) {
+void Trainer::run(const EventFn& on_event, const JobContext& job,
+                  const std::function<void(int64_t)>& checkpoint) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const int64_t first = step_;
   while (step_ < opts_.steps) {
-    while (pause && pause->load()) {
-      check_cancel(cancel);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    check_cancel(cancel);
+    job.check();  // waits while paused
     const auto t0 = Clock::now();
     // Batches depend only on (seed, step): a resumed run sees exactly the data it would have.
     std::mt19937_64 rng(opts_.seed * 1000003ull + static_cast<uint64_t>(step_));

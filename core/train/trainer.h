@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/train/adamw.h"
+#include "core/base/job.h"
 #include "core/model/llama_model.h"
-#include "core/base/progress.h"
+#include "core/train/adamw.h"
 #include "core/train/training_data.h"
 
 namespace hqq {
@@ -58,8 +58,7 @@ class Trainer {
   using EventFn = std::function<void(const TrainEvent&)>;
   // Runs until opts.steps. Polls `cancel` (throws Cancelled after saving nothing) and `pause`
   // (waits while set) between steps. `checkpoint` is called every save_every steps and at the end.
-  void run(const EventFn& on_event, const CancelToken* cancel = nullptr,
-           const std::atomic<bool>* pause = nullptr,
+  void run(const EventFn& on_event, const JobContext& job = {},
            const std::function<void(int64_t step)>& checkpoint = {});
 
   int64_t step() const { return step_; }

@@ -49,6 +49,28 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(hqq("no-such-command").code, 2);
 }
 
+TEST(Cli, GlobalOptionsAfterTheSubcommandAndTheDeviceOption) {
+  const std::string m = model("llama_chat_tok1000");
+  Result r = hqq("generate " + m + " --prompt 'In the beginning' -n 3 --threads 2 --json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"].size(), 3u);
+  EXPECT_TRUE(r.err.empty()) << r.err;  // -q after the subcommand is honoured too
+  Result cpu = hqq("--json -q generate " + m + " --prompt 'In the beginning' -n 3 --device cpu");
+  ASSERT_EQ(cpu.code, 0) << cpu.err;
+  EXPECT_EQ(nlohmann::json::parse(cpu.out)["tokens"], nlohmann::json::parse(r.out)["tokens"]);
+  EXPECT_EQ(hqq("-q generate " + m + " --prompt x -n 1 --device auto").code, 0);
+  // This build has no CUDA libtorch and no GPU: cuda is refused with the reason, never a crash.
+  Result cuda = hqq("-q generate " + m + " --prompt x -n 1 --device cuda");
+  EXPECT_EQ(cuda.code, 2);
+  EXPECT_NE(cuda.err.find("--device cuda"), std::string::npos) << cuda.err;
+  Result bogus = hqq("-q generate " + m + " --prompt x -n 1 --device tpu");
+  EXPECT_EQ(bogus.code, 2);
+  EXPECT_NE(bogus.err.find("unknown device"), std::string::npos) << bogus.err;
+  Result info = hqq("--json info " + m + " --device cpu");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["device"], "cpu");
+}
+
 TEST(Cli, InfoJsonCountsParametersFromHeaders) {
   Result r = hqq("--json info " + model("llama_gqa_fp32"));
   ASSERT_EQ(r.code, 0) << r.err;
@@ -172,6 +194,12 @@ TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
   double pb = nlohmann::json::parse(base.out)["ppl"].get<double>(),
          pa = nlohmann::json::parse(adapted.out)["ppl"].get<double>();
   EXPECT_NE(pb, pa);  // the adapter is applied
+  // Global options where users type them: after the subcommand and its model.
+  Result after = hqq("ppl " + (tmp / "q").string() + " --text " + text.string() +
+                     " --ctx 32 --max-tokens 640 --adapter " + (tmp / "ad").string() +
+                     " --json -q");
+  ASSERT_EQ(after.code, 0) << after.err;
+  EXPECT_EQ(nlohmann::json::parse(after.out)["ppl"].get<double>(), pa);
   Result bad = hqq("-q --adapter " + tmp.path().string() + " ppl " + (tmp / "q").string() +
                    " --text " + text.string());
   EXPECT_EQ(bad.code, 2);

@@ -188,6 +188,17 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
 }
 
+TEST(Workflow, ACancelledBudgetPlanSaysCancelledNotFailed) {
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
+  auto* q = w.quantize_page();
+  q->set_budget_gb(0.0065);
+  q->plan_for_budget();
+  q->runner()->cancel();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_EQ(q->status_text(), "Budget planning cancelled.");
+}
+
 TEST(Workflow, PlansRoundTripThroughTheCliFormat) {
   DemoWindow d;
   auto& [tmp, settings, w] = d;
