@@ -27,6 +27,7 @@
 #include "ui/chart.h"
 #include "ui/form_fields.h"
 #include "ui/job_runner.h"
+#include "ui/path_edit.h"
 #include "ui/resource_paths.h"
 #include "ui/workspace.h"
 
@@ -65,7 +66,7 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
          "quantized ones and those with an adapter"));
   lv->addWidget(models_, 1);
   auto* form = new QFormLayout;
-  text_ = new QLineEdit(left);
+  text_ = new PathEdit(left);
   text_->setToolTip(tr("Plain-text file to score (held-out text, not the training data)"));
   ctx_ = spin_box(2, 1 << 20, settings_.value("evaluate/ctx", 256).toInt(),
                   tr("Window length: the text is cut into non-overlapping windows of this many "
@@ -141,6 +142,7 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
 }
 
 EvaluatePage::~EvaluatePage() {
+  runner_->stop_and_wait();  // the job adds rows to this page: it must end first
   settings_.setValue("evaluate/text", text_->text());
   settings_.setValue("evaluate/ctx", ctx_->value());
   settings_.setValue("evaluate/max_tokens", max_tokens_->value());
@@ -170,6 +172,23 @@ void EvaluatePage::set_limits(int ctx, int max_tokens) {
 
 void EvaluatePage::check_all() {
   for (int i = 0; i < models_->count(); ++i) models_->item(i)->setCheckState(Qt::Checked);
+}
+
+void EvaluatePage::check_with_original(const QString& dir) {
+  for (int i = 0; i < models_->count(); ++i) {
+    const QStringList key = models_->item(i)->data(Qt::UserRole).toStringList();
+    const bool want =
+        key.value(1).isEmpty() && (key.value(0) == dir || key.value(0) == ws_.model_dir());
+    models_->item(i)->setCheckState(want ? Qt::Checked : Qt::Unchecked);
+  }
+}
+
+QStringList EvaluatePage::checked_dirs() const {
+  QStringList out;
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->checkState() == Qt::Checked)
+      out << models_->item(i)->data(Qt::UserRole).toStringList().value(0);
+  return out;
 }
 
 int EvaluatePage::model_count() const {
@@ -257,7 +276,19 @@ void EvaluatePage::redraw() {
   chart_->xAxis->setTicker(ticker);
   chart_->xAxis->setTickLabelRotation(30);
   chart_->xAxis->setRange(-0.7, std::max(1, static_cast<int>(history_.size()) - first) - 0.3);
-  chart_->yAxis->setRange(0, top * 1.2 + 1e-9);
+  if (history_.isEmpty()) {
+    // Nothing to scale by: an axis without numbers and a word on what will appear.
+    chart_->yAxis->setRange(0, 1);
+    chart_->yAxis->setTickLabels(false);
+    auto* empty = new QCPItemText(chart_);
+    empty->position->setType(QCPItemPosition::ptAxisRectRatio);
+    empty->position->setCoords(0.5, 0.5);
+    empty->setText(tr("No results yet: tick models and press Evaluate"));
+    empty->setColor(palette().color(QPalette::WindowText));
+  } else {
+    chart_->yAxis->setTickLabels(true);
+    chart_->yAxis->setRange(0, top * 1.2);
+  }
   chart_->request_replot();
 }
 

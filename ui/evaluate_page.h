@@ -38,6 +38,9 @@ class EvaluatePage : public QWidget {
   void set_text(const QString& file);
   void set_limits(int ctx, int max_tokens);
   void check_all();  // select every model offered
+  // Ticks the opened model and `dir` (as is, without an adapter), nothing else.
+  void check_with_original(const QString& dir);
+  QStringList checked_dirs() const;
   int model_count() const;
   const QList<EvalRecord>& history() const { return history_; }
   QString status_text() const;

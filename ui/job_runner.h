@@ -1,8 +1,10 @@
 #pragma once
 // Runs one core job at a time off the UI thread. The job gets a cancel token, a pause flag and a
 // throttled ProgressFn; whatever it wants to show it hands to post(), which runs the function on
-// the UI thread through a queued call. The UI thread never waits for the job, except in the
-// destructor (a job must not outlive the objects it reports to).
+// the UI thread through a queued call. The UI thread never waits for the job, except in
+// stop_and_wait(), which every page calls first thing in its destructor (a job must not outlive
+// the page state it writes to: the runner's own destructor runs only after the page's members
+// are gone), and in the runner's destructor as a last guard.
 #include <QFutureWatcher>
 #include <QObject>
 #include <QString>
@@ -29,6 +31,10 @@ class JobRunner : public QObject {
   QString name() const { return name_; }
 
   void cancel();
+  // Cancels the job and blocks until the worker has returned. Whatever it posted and the
+  // finished signal are dropped: the caller is going away.
+  void stop_and_wait();
+  void wait();  // blocks until the worker has returned; finished() still follows, queued
   void set_paused(bool paused);
   bool paused() const { return paused_.load(); }
 
