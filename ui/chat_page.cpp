@@ -16,8 +16,8 @@
 #include <QVBoxLayout>
 
 #include "core/generate/chat_session.h"
-#include "core/model/lora.h"
 #include "core/load/model_loader.h"
+#include "core/model/lora.h"
 #include "ui/form_fields.h"
 #include "ui/job_runner.h"
 
@@ -117,7 +117,21 @@ ChatPage::ChatPage(Workspace& ws, QSettings& settings, QWidget* parent)
   form->addRow(tr("Seed"), seed_);
   split->setStretchFactor(0, 3);
 
-  connect(compare_, &QCheckBox::toggled, this, [this](bool on) { side(1).box->setVisible(on); });
+  // Both sides of a comparison answer the same conversation: turning compare on (or picking
+  // another model while comparing) starts a new one on both, rather than letting the second
+  // model answer a history it never saw.
+  connect(compare_, &QCheckBox::toggled, this, [this](bool on) {
+    side(1).box->setVisible(on);
+    if (on) restart(tr("Compare mode: both models start a new conversation."));
+  });
+  for (int i = 0; i < 2; ++i)
+    connect(side(i).model, &QComboBox::currentIndexChanged, this, [this, i] {
+      if (refreshing_ || runner_->running()) return;
+      if (compare_->isChecked())
+        restart(tr("Another model: both sides start a new conversation."));
+      else if (i == 0 && side(0).session)
+        restart(tr("New conversation with %1.").arg(side(0).model->currentText()));
+    });
   side(1).box->setVisible(false);
   connect(send_, &QPushButton::clicked, this, &ChatPage::send);
   connect(stop_, &QPushButton::clicked, this, &ChatPage::stop);
@@ -132,6 +146,8 @@ ChatPage::ChatPage(Workspace& ws, QSettings& settings, QWidget* parent)
     send_->setEnabled(true);
     stop_->setEnabled(false);
     reset_->setEnabled(true);
+    compare_->setEnabled(true);
+    for (auto& s : sides_) s->model->setEnabled(true);
     if (!ok && !error.isEmpty())
       side(0).append_html(
           tr("<p style='color:#c62828'><b>Error:</b> %1</p>").arg(error.toHtmlEscaped()));
@@ -140,6 +156,8 @@ ChatPage::ChatPage(Workspace& ws, QSettings& settings, QWidget* parent)
 }
 
 ChatPage::~ChatPage() {
+  // The worker is inside sides_[i]->session->reply(): it must return before sides_ goes.
+  runner_->stop_and_wait();
   settings_.setValue("chat/temperature", temperature_->value());
   settings_.setValue("chat/top_p", top_p_->value());
   settings_.setValue("chat/top_k", top_k_->value());
@@ -149,6 +167,7 @@ ChatPage::~ChatPage() {
 
 void ChatPage::refresh_models() {
   const QList<ModelChoice> choices = ws_.choices();
+  refreshing_ = true;
   for (auto& s : sides_) {
     const QString current = s->model->currentData().toStringList().join('|');
     const QSignalBlocker block(s->model);
@@ -160,6 +179,37 @@ void ChatPage::refresh_models() {
   // A fresh comparison: the original on the left, the newest derived model on the right.
   if (choices.size() > 1 && side(1).model->currentIndex() == side(0).model->currentIndex())
     side(1).model->setCurrentIndex(choices.size() - 1 > 0 ? 1 : 0);
+  refreshing_ = false;
+}
+
+void ChatPage::select_model_dir(const QString& dir) {
+  for (int i = 0; i < side(0).model->count(); ++i)
+    if (side(0).model->itemData(i).toStringList().value(0) == dir &&
+        side(0).model->itemData(i).toStringList().value(1).isEmpty())
+      side(0).model->setCurrentIndex(i);
+}
+
+QStringList ChatPage::messages(int i) const {
+  QStringList out;
+  const auto& s = *sides_[static_cast<size_t>(i)];
+  if (!s.session) return out;
+  for (const ChatMessage& m : s.session->messages())
+    out << QString::fromStdString(m.role + ": " + m.content);
+  return out;
+}
+
+void ChatPage::restart(const QString& note) {
+  if (runner_->running()) return;
+  for (auto& s : sides_) {
+    if (s->session) s->session->reset();
+    s->view->clear();
+    s->speed->clear();
+    s->append_html(tr("<p><i>%1</i></p>").arg(note.toHtmlEscaped()));
+  }
+}
+
+QString ChatPage::status_text(int i) const {
+  return sides_[static_cast<size_t>(i)]->speed->text();
 }
 
 void ChatPage::set_compare(bool on) {
@@ -226,6 +276,8 @@ void ChatPage::send() {
   send_->setEnabled(false);
   reset_->setEnabled(false);
   stop_->setEnabled(true);
+  compare_->setEnabled(false);
+  for (auto& s : sides_) s->model->setEnabled(false);
   const QString system = system_->text();
   runner_->start([this, wanted, text, opts, system](JobRunner& job) {
     for (size_t i = 0; i < wanted.size(); ++i) {
@@ -235,9 +287,8 @@ void ChatPage::send() {
         s.session.reset();
         s.loaded.reset();
         s.loaded = std::make_unique<LoadedModel>(
-            load_model(wanted[i].dir.toStdString(), "auto", {}, job.cancel_token()));
-        if (!wanted[i].adapter.isEmpty())
-          load_adapter(s.loaded->model, wanted[i].adapter.toStdString());
+            load_model(wanted[i].dir.toStdString(), {.adapter = wanted[i].adapter.toStdString()},
+                       {.cancel = job.cancel_token()}));
         s.loaded_choice = wanted[i];
       }
       if (!s.session) {
@@ -249,25 +300,30 @@ void ChatPage::send() {
         s.session->set_system(system.toStdString());
         s.system = system;
       }
+      // The status says what is happening now: reading the prompt, then the reply as it grows.
+      job.post([&s] { s.speed->setText(tr("Reading the prompt…")); });
+      int pieces = 0;
       GenerateResult r = s.session->reply(
           text.toStdString(), opts,
-          [&job, &s](std::string_view piece) {
+          [&job, &s, &pieces](std::string_view piece) {
+            const int n = ++pieces;
             job.post(
-                [&s, t = QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size()))] {
+                [&s, n, t = QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size()))] {
                   s.append_text(t);
+                  if (n == 1) s.speed->setText(tr("Replying…"));
                 });
           },
-          job.cancel_token());
+          {.cancel = job.cancel_token()});
       const QString stats = tr("%1 tokens · %2 tok/s decode · %3 tok/s prefill · stop: %4")
                                 .arg(r.tokens.size())
                                 .arg(r.decode_tokens_per_second(), 0, 'f', 1)
                                 .arg(r.prefill_tokens_per_second(), 0, 'f', 0)
-                                .arg(QString::fromStdString(r.stop_reason));
+                                .arg(QString::fromLatin1(stop_reason_name(r.stop_reason)));
       job.post([&s, stats] {
         s.append_html("</p>");
         s.speed->setText(stats);
       });
-      if (r.stop_reason == "cancelled") break;
+      if (r.stop_reason == StopReason::Cancelled) break;
     }
   });
 }

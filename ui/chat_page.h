@@ -37,6 +37,9 @@ class ChatPage : public QWidget {
   QString speed_text(int side) const;
   int model_count() const;
   JobRunner* runner() const { return runner_; }
+  void select_model_dir(const QString& dir);  // the first side chats with this model
+  QStringList messages(int side) const;       // "role: content" of a side's conversation
+  QString status_text(int side) const;
 
  public Q_SLOTS:
   void send();
@@ -46,6 +49,7 @@ class ChatPage : public QWidget {
  private:
   struct Side;
   void refresh_models();
+  void restart(const QString& note);  // a new conversation on both sides
   Side& side(int i) { return *sides_[static_cast<size_t>(i)]; }
 
   Workspace& ws_;
@@ -58,6 +62,7 @@ class ChatPage : public QWidget {
   QLineEdit *seed_, *system_;
   QPlainTextEdit* prompt_;
   QPushButton *send_, *stop_, *reset_;
+  bool refreshing_ = false;
 };
 
 }  // namespace hqq::ui

@@ -1,5 +1,6 @@
 #include "ui/evaluate_page.h"
 
+#include <QCheckBox>
 #include <QDateTime>
 #include <QDir>
 #include <QFormLayout>
@@ -19,12 +20,14 @@
 #include <QVBoxLayout>
 
 #include "core/base/json_file.h"
-#include "core/model/lora.h"
-#include "core/load/model_loader.h"
+#include "core/generate/kl_divergence.h"
 #include "core/generate/perplexity.h"
+#include "core/load/model_loader.h"
+#include "core/model/lora.h"
 #include "ui/chart.h"
 #include "ui/form_fields.h"
 #include "ui/job_runner.h"
+#include "ui/path_edit.h"
 #include "ui/resource_paths.h"
 #include "ui/workspace.h"
 
@@ -63,7 +66,7 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
          "quantized ones and those with an adapter"));
   lv->addWidget(models_, 1);
   auto* form = new QFormLayout;
-  text_ = new QLineEdit(left);
+  text_ = new PathEdit(left);
   text_->setToolTip(tr("Plain-text file to score (held-out text, not the training data)"));
   ctx_ = spin_box(2, 1 << 20, settings_.value("evaluate/ctx", 256).toInt(),
                   tr("Window length: the text is cut into non-overlapping windows of this many "
@@ -73,6 +76,13 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
   form->addRow(tr("Text"), path_row(text_, false, left));
   form->addRow(tr("Context"), ctx_);
   form->addRow(tr("Max tokens"), max_tokens_);
+  kl_ = new QCheckBox(tr("KL divergence and top-1 agreement to the opened model"), left);
+  kl_->setToolTip(
+      tr("Also run the opened (full-precision) model on the same windows and report how far "
+         "each model's next-token distribution is from it: mean KL(original ‖ model) and how "
+         "often both pick the same most likely token"));
+  kl_->setChecked(settings_.value("evaluate/kl", true).toBool());
+  form->addRow(QString(), kl_);
   lv->addLayout(form);
   auto* buttons = new QHBoxLayout;
   start_ = new QPushButton(tr("Evaluate"), left);
@@ -92,9 +102,10 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
   lv->addWidget(progress_);
 
   auto* right = new QSplitter(Qt::Vertical, split);
-  table_ = new QTableWidget(0, 7, right);
+  table_ = new QTableWidget(0, 9, right);
   table_->setHorizontalHeaderLabels({tr("When"), tr("Model"), tr("Adapter"), tr("Perplexity"),
-                                     tr("Text"), tr("Context"), tr("Seconds")});
+                                     tr("Text"), tr("Context"), tr("Seconds"), tr("KL"),
+                                     tr("Top-1 %")});
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->verticalHeader()->hide();
@@ -120,9 +131,10 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
 
   for (const QVariant& v : settings_.value("evaluate/history").toList()) {
     const QJsonObject o = QJsonDocument::fromJson(v.toString().toUtf8()).object();
-    EvalRecord r{o["when"].toString(), o["model"].toString(),  o["adapter"].toString(),
-                 o["text"].toString(), o["ctx"].toInt(),       o["tokens"].toInteger(),
-                 o["ppl"].toDouble(),  o["seconds"].toDouble()};
+    EvalRecord r{o["when"].toString(),  o["model"].toString(),   o["adapter"].toString(),
+                 o["text"].toString(),  o["ctx"].toInt(),        o["tokens"].toInteger(),
+                 o["ppl"].toDouble(),   o["seconds"].toDouble(), o["kl"].toDouble(-1),
+                 o["top1"].toDouble(-1)};
     if (r.ppl > 0) append(r);
   }
   redraw();  // once for the whole stored history
@@ -130,17 +142,20 @@ EvaluatePage::EvaluatePage(Workspace& ws, QSettings& settings, QWidget* parent)
 }
 
 EvaluatePage::~EvaluatePage() {
+  runner_->stop_and_wait();  // the job adds rows to this page: it must end first
   settings_.setValue("evaluate/text", text_->text());
   settings_.setValue("evaluate/ctx", ctx_->value());
   settings_.setValue("evaluate/max_tokens", max_tokens_->value());
+  settings_.setValue("evaluate/kl", kl_->isChecked());
 }
 
 void EvaluatePage::save_history() {
   QVariantList list;
   for (const auto& r : history_) {
-    QJsonObject o{{"when", r.when}, {"model", r.model},    {"adapter", r.adapter},
-                  {"text", r.text}, {"ctx", r.ctx},        {"tokens", r.tokens},
-                  {"ppl", r.ppl},   {"seconds", r.seconds}};
+    QJsonObject o{{"when", r.when}, {"model", r.model},     {"adapter", r.adapter},
+                  {"text", r.text}, {"ctx", r.ctx},         {"tokens", r.tokens},
+                  {"ppl", r.ppl},   {"seconds", r.seconds}, {"kl", r.kl},
+                  {"top1", r.top1}};
     list << QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
   }
   settings_.setValue("evaluate/history", list);
@@ -157,6 +172,23 @@ void EvaluatePage::set_limits(int ctx, int max_tokens) {
 
 void EvaluatePage::check_all() {
   for (int i = 0; i < models_->count(); ++i) models_->item(i)->setCheckState(Qt::Checked);
+}
+
+void EvaluatePage::check_with_original(const QString& dir) {
+  for (int i = 0; i < models_->count(); ++i) {
+    const QStringList key = models_->item(i)->data(Qt::UserRole).toStringList();
+    const bool want =
+        key.value(1).isEmpty() && (key.value(0) == dir || key.value(0) == ws_.model_dir());
+    models_->item(i)->setCheckState(want ? Qt::Checked : Qt::Unchecked);
+  }
+}
+
+QStringList EvaluatePage::checked_dirs() const {
+  QStringList out;
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->checkState() == Qt::Checked)
+      out << models_->item(i)->data(Qt::UserRole).toStringList().value(0);
+  return out;
 }
 
 int EvaluatePage::model_count() const {
@@ -211,6 +243,8 @@ void EvaluatePage::append(const EvalRecord& x) {
   table_->setItem(row, 4, named(x.text));
   table_->setItem(row, 5, cell(QString::number(x.ctx)));
   table_->setItem(row, 6, cell(QString::number(x.seconds, 'f', 1)));
+  table_->setItem(row, 7, cell(x.kl < 0 ? QString() : QString::number(x.kl, 'f', 4)));
+  table_->setItem(row, 8, cell(x.top1 < 0 ? QString() : QString::number(100 * x.top1, 'f', 1)));
 }
 
 void EvaluatePage::redraw() {
@@ -230,13 +264,31 @@ void EvaluatePage::redraw() {
     auto* label = new QCPItemText(chart_);  // the value on top of its bar
     label->position->setCoords(i - first, history_[i].ppl);
     label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
-    label->setText(QString::number(history_[i].ppl, 'f', 2));
+    // KL and top-1 under the perplexity when they were measured.
+    const EvalRecord& h = history_[i];
+    label->setText(h.kl < 0 ? QString::number(h.ppl, 'f', 2)
+                            : QString("%1\nKL %2 · %3 %")
+                                  .arg(h.ppl, 0, 'f', 2)
+                                  .arg(h.kl, 0, 'f', 3)
+                                  .arg(100 * h.top1, 0, 'f', 0));
     label->setColor(palette().color(QPalette::WindowText));
   }
   chart_->xAxis->setTicker(ticker);
   chart_->xAxis->setTickLabelRotation(30);
   chart_->xAxis->setRange(-0.7, std::max(1, static_cast<int>(history_.size()) - first) - 0.3);
-  chart_->yAxis->setRange(0, top * 1.2 + 1e-9);
+  if (history_.isEmpty()) {
+    // Nothing to scale by: an axis without numbers and a word on what will appear.
+    chart_->yAxis->setRange(0, 1);
+    chart_->yAxis->setTickLabels(false);
+    auto* empty = new QCPItemText(chart_);
+    empty->position->setType(QCPItemPosition::ptAxisRectRatio);
+    empty->position->setCoords(0.5, 0.5);
+    empty->setText(tr("No results yet: tick models and press Evaluate"));
+    empty->setColor(palette().color(QPalette::WindowText));
+  } else {
+    chart_->yAxis->setTickLabels(true);
+    chart_->yAxis->setRange(0, top * 1.2);
+  }
   chart_->request_replot();
 }
 
@@ -272,19 +324,31 @@ void EvaluatePage::start() {
     status_->setText(ok ? tr("Done.") : cancelled ? tr("Cancelled.") : tr("Failed: %1").arg(e));
   });
   const QString text_q = text_->text();
-  runner_->start([this, chosen, text_file, text_q, ctx, max_tokens](JobRunner& job) {
+  const QString reference = kl_->isChecked() ? ws_.model_dir() : QString();
+  runner_->start([this, chosen, text_file, text_q, ctx, max_tokens, reference](JobRunner& job) {
     const std::string text = read_text_file(text_file);  // read once: the file names any error
+    std::optional<LoadedModel> ref;
+    if (!reference.isEmpty()) ref.emplace(load_model(reference.toStdString(), {}, job.context()));
     for (const ModelChoice& c : chosen) {
       job.post([this, c] { status_->setText(tr("Evaluating %1…").arg(c.label)); });
-      LoadedModel m = load_model(c.dir.toStdString(), "auto", {}, job.cancel_token());
-      if (!c.adapter.isEmpty()) load_adapter(m.model, c.adapter.toStdString());
+      LoadedModel m = load_model(c.dir.toStdString(), {.adapter = c.adapter.toStdString()},
+                                 {.cancel = job.cancel_token()});
       const Tokenizer& tok = m.require_tokenizer();
       std::vector<int64_t> tokens = tok.encode(text, true);
       if (max_tokens > 0 && static_cast<qint64>(tokens.size()) > max_tokens)
         tokens.resize(static_cast<size_t>(max_tokens));
       PerplexityOptions po;
       po.ctx = ctx;
-      PerplexityResult r = perplexity(m.model, tokens, po, job.progress_fn(), job.cancel_token());
+      PerplexityResult r;
+      std::optional<KlResult> kl;
+      if (ref && ref->config.vocab_size == m.config.vocab_size) {
+        LiveReference live(ref->model, first_scored_position(po));
+        PerplexityWithKl both = perplexity_with_reference(m.model, tokens, po, live, job.context());
+        r = both.ppl;
+        kl = both.kl;
+      } else {
+        r = perplexity(m.model, tokens, po, job.context());
+      }
       EvalRecord rec{QDateTime::currentDateTime().toString("yyyy-MM-dd hh:mm"),
                      c.dir,
                      c.adapter,
@@ -292,12 +356,19 @@ void EvaluatePage::start() {
                      ctx,
                      r.tokens_scored,
                      r.ppl,
-                     r.seconds};
+                     r.seconds,
+                     kl ? kl->mean_kl : -1.0,
+                     kl ? kl->top1 : -1.0};
       job.post([this, rec] { add_record(rec); });
-      job.log(tr("Perplexity of %1: %2 over %3 tokens")
+      job.log(tr("Perplexity of %1: %2 over %3 tokens%4")
                   .arg(c.label)
                   .arg(r.ppl, 0, 'f', 3)
-                  .arg(r.tokens_scored));
+                  .arg(r.tokens_scored)
+                  .arg(kl ? tr("; KL to the original %1 (99%: %2), top-1 %3 %")
+                                .arg(kl->mean_kl, 0, 'f', 5)
+                                .arg(kl->kl_p99, 0, 'f', 4)
+                                .arg(100 * kl->top1, 0, 'f', 2)
+                          : QString()));
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <QSettings>
 #include <QWidget>
 
+class QCheckBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -24,6 +25,8 @@ struct EvalRecord {
   int ctx = 0;
   qint64 tokens = 0;
   double ppl = 0, seconds = 0;
+  // Fidelity to the opened (full-precision) model on the same tokens; negative: not measured.
+  double kl = -1, top1 = -1;
 };
 
 class EvaluatePage : public QWidget {
@@ -35,6 +38,9 @@ class EvaluatePage : public QWidget {
   void set_text(const QString& file);
   void set_limits(int ctx, int max_tokens);
   void check_all();  // select every model offered
+  // Ticks the opened model and `dir` (as is, without an adapter), nothing else.
+  void check_with_original(const QString& dir);
+  QStringList checked_dirs() const;
   int model_count() const;
   const QList<EvalRecord>& history() const { return history_; }
   QString status_text() const;
@@ -57,6 +63,7 @@ class EvaluatePage : public QWidget {
   QListWidget* models_;
   QLineEdit* text_;
   QSpinBox *ctx_, *max_tokens_;
+  QCheckBox* kl_;
   QPushButton *start_, *cancel_;
   QLabel* status_;
   QProgressBar* progress_;

@@ -3,6 +3,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDoubleSpinBox>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -10,15 +11,21 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include "core/base/json_file.h"
+#include "core/generate/perplexity.h"
+#include "core/load/model_loader.h"
 #include "core/train/finetune_job.h"
 #include "ui/chart.h"
 #include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"
+#include "ui/output_paths.h"
+#include "ui/path_edit.h"
 #include "ui/resource_paths.h"
 #include "ui/workspace.h"
 
@@ -40,22 +47,27 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* split = new QSplitter(this);
   layout->addWidget(split);
 
-  auto* left = new QWidget(split);
+  // The form scrolls rather than squeezing its fields on a small screen.
+  form_area_ = new QScrollArea(split);
+  form_area_->setWidgetResizable(true);
+  form_area_->setFrameShape(QFrame::NoFrame);
+  auto* left = new QWidget(form_area_);
+  form_area_->setWidget(left);
   auto* lv = new QVBoxLayout(left);
   auto* data_box = new QGroupBox(tr("Model and data"), left);
   auto* df = new QFormLayout(data_box);
-  model_ = new QLineEdit(data_box);
+  model_ = new PathEdit(data_box);
   model_->setToolTip(tr("The frozen model the adapter is trained on: the quantized one for HQQ+"));
-  data_ = new QLineEdit(data_box);
+  data_ = new PathEdit(data_box);
   data_->setToolTip(
       tr("Training text: plain text, JSONL with a \"text\" field, or chat JSONL "
          "with \"messages\" (loss on the assistant's tokens only)"));
   format_ = new QComboBox(data_box);
   format_->addItems({"auto", "text", "jsonl", "chat"});
   format_->setToolTip(tr("Data format (auto: by extension and content)"));
-  eval_ = new QLineEdit(data_box);
+  eval_ = new PathEdit(data_box);
   eval_->setToolTip(tr("Held-out plain text for the perplexity curve (optional)"));
-  output_ = new QLineEdit(data_box);
+  output_ = new PathEdit(data_box);
   output_->setToolTip(
       tr("Adapter folder to write (PEFT format: adapter_config.json, "
          "adapter_model.safetensors)"));
@@ -64,6 +76,16 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   df->addRow(tr("Format"), format_);
   df->addRow(tr("Eval text"), path_row(eval_, false, data_box));
   df->addRow(tr("Adapter"), path_row(output_, true, data_box));
+  // Distillation (HQQ+ aimed at the full-precision model): its next-token distribution is the
+  // target instead of, or mixed with, the text's next token.
+  teacher_ = new QLineEdit(data_box);
+  teacher_->setToolTip(
+      tr("Full-precision model to distil from (optional): the adapter learns its next-token "
+         "distribution on the same batches; it is held in memory beside the trained model"));
+  distill_ = real_box(0, 1, 1, 0.1, 2,
+                      tr("With a teacher: loss = (1 − w)·cross-entropy + w·KL to the teacher"));
+  df->addRow(tr("Teacher"), path_row(teacher_, true, data_box));
+  df->addRow(tr("Distil weight"), distill_);
   lv->addWidget(data_box);
 
   auto* hp = new QGroupBox(tr("LoRA and training"), left);
@@ -139,6 +161,8 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   rv->addWidget(progress_);
   rv->addWidget(chart_, 1);
   split->setStretchFactor(1, 2);
+  split->setChildrenCollapsible(false);
+  fit_form_width(form_area_);
 
   model_->setText(settings_.value("finetune/model").toString());
   const QString samples = sample_data_dir();  // first start: the sample data is ready to use
@@ -149,6 +173,8 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
       settings_.value("finetune/eval", samples.isEmpty() ? QString() : samples + "/eval.txt")
           .toString());
   output_->setText(settings_.value("finetune/output").toString());
+  teacher_->setText(settings_.value("finetune/teacher").toString());
+  distill_->setValue(settings_.value("finetune/distill_weight", 1.0).toDouble());
   rank_->setValue(settings_.value("finetune/rank", 16).toInt());
   alpha_->setValue(settings_.value("finetune/alpha", 16.0).toDouble());
   lr_->setValue(settings_.value("finetune/lr", 1e-3).toDouble());
@@ -156,6 +182,10 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
   batch_->setValue(settings_.value("finetune/batch", 8).toInt());
   seq_len_->setValue(settings_.value("finetune/seq_len", 128).toInt());
 
+  // A folder the user typed for a model's adapter is kept for that model.
+  connect(output_, &QLineEdit::textEdited, this, [this](const QString& t) {
+    if (!model_->text().isEmpty()) set_typed_path(settings_, "adapter", model_->text(), t);
+  });
   connect(start_, &QPushButton::clicked, this, &FinetunePage::start);
   connect(pause_, &QPushButton::clicked, this, &FinetunePage::toggle_pause);
   connect(cancel_, &QPushButton::clicked, this, &FinetunePage::cancel);
@@ -171,6 +201,7 @@ FinetunePage::FinetunePage(Workspace& ws, QSettings& settings, QWidget* parent)
 }
 
 FinetunePage::~FinetunePage() {
+  runner_->stop_and_wait();  // the job posts into this page's chart: it must end first
   save_settings();
 }
 
@@ -179,6 +210,8 @@ void FinetunePage::save_settings() {
   settings_.setValue("finetune/data", data_->text());
   settings_.setValue("finetune/eval", eval_->text());
   settings_.setValue("finetune/output", output_->text());
+  settings_.setValue("finetune/teacher", teacher_->text());
+  settings_.setValue("finetune/distill_weight", distill_->value());
   settings_.setValue("finetune/rank", rank_->value());
   settings_.setValue("finetune/alpha", alpha_->value());
   settings_.setValue("finetune/lr", lr_->value());
@@ -189,7 +222,11 @@ void FinetunePage::save_settings() {
 
 void FinetunePage::set_model(const QString& dir) {
   model_->setText(dir);
-  output_->setText(dir + "-adapter");
+  const QString typed = typed_path(settings_, "adapter", dir);
+  output_->setText(typed.isEmpty() ? output_path_for(settings_, dir, "-adapter") : typed);
+}
+QString FinetunePage::output() const {
+  return output_->text();
 }
 QString FinetunePage::model() const {
   return model_->text();
@@ -247,6 +284,7 @@ void FinetunePage::start() {
     return;
   }
   save_settings();
+  QDir().mkpath(QFileInfo(output_->text()).absolutePath());  // the output root, at first
   FinetuneOptions o;
   o.model = model_->text().toStdString();
   o.output = output_->text().toStdString();
@@ -266,6 +304,8 @@ void FinetunePage::start() {
   o.lora.dropout = dropout_->value();
   if (targets_->currentIndex() == 1) o.lora.target_modules = {"self_attn"};
   if (targets_->currentIndex() == 2) o.lora.target_modules = {"mlp"};
+  o.teacher = teacher_->text().toStdString();
+  o.train.distill_weight = o.teacher.empty() ? 0.0 : distill_->value();
   raw_->data()->clear();
   smooth_->data()->clear();
   ppl_->data()->clear();
@@ -292,18 +332,45 @@ void FinetunePage::start() {
             }
           });
   runner_->start([this, o](JobRunner& job) {
+    // The held-out perplexity before any training (the adapter starts as a no-op, so this is the
+    // frozen model's), so the curve shows where training started from.
+    if (!o.eval_text.empty() && o.train.eval_every > 0) {
+      job.post(
+          [this] { status_->setText(tr("Measuring the held-out perplexity before step 1…")); });
+      const LoadedModel m = load_model(o.model, o.compute_dtype, {}, job.cancel_token());
+      std::vector<int64_t> toks =
+          m.require_tokenizer().encode(read_text_file(o.eval_text.string()), true);
+      if (o.train.eval_max_tokens > 0 &&
+          static_cast<int64_t>(toks.size()) > o.train.eval_max_tokens)
+        toks.resize(static_cast<size_t>(o.train.eval_max_tokens));
+      if (toks.size() >= 2) {
+        PerplexityOptions p;
+        p.ctx = std::min<int64_t>(o.seq_len, static_cast<int64_t>(toks.size()));
+        p.batch = 4;
+        const double ppl = perplexity(m.model, toks, p, {}, job.cancel_token()).ppl;
+        job.post([this, ppl] { add_initial_ppl(ppl); });
+      }
+    }
     run_finetune(
         o, [this, &job](const TrainEvent& e) { job.post([this, e] { on_event(e); }); },
-        job.cancel_token(), job.pause_flag(),
+        job.context(),
         [this, &job](const FinetuneSummary& s) {
           job.post([this, s] {
             status_->setText(tr("Training %1 adapter parameters on %2 tokens…")
                                  .arg(s.trainable_parameters)
                                  .arg(s.data_tokens));
           });
-        },
-        job.progress_fn());
+        });
   });
+}
+
+void FinetunePage::add_initial_ppl(double ppl) {
+  ppl_->addData(0, ppl);
+  ppl_range_.expand(ppl);
+  chart_->xAxis->setRange(0, steps_->value());
+  chart_->yAxis2->setRange(ppl_range_.lower * 0.9, ppl_range_.upper * 1.1);
+  chart_->request_replot();
+  status_->setText(tr("Held-out perplexity before training: %1").arg(ppl, 0, 'f', 2));
 }
 
 void FinetunePage::on_event(const TrainEvent& e) {
@@ -326,15 +393,20 @@ void FinetunePage::on_event(const TrainEvent& e) {
   progress_->setValue(static_cast<int>(e.step));
   if (!runner_->paused())
     status_->setText(
-        tr("Step %1 / %2 · loss %3%4")
+        tr("Step %1 / %2 · loss %3%4%5")
             .arg(e.step)
             .arg(e.steps)
             .arg(e.loss, 0, 'f', 4)
-            .arg(e.eval_ppl ? tr(" · perplexity %1").arg(*e.eval_ppl, 0, 'f', 2) : QString()));
-  speed_->setText(tr("%1 tokens/s · ETA %2 · lr %3")
+            .arg(e.eval_ppl ? tr(" · perplexity %1").arg(*e.eval_ppl, 0, 'f', 2) : QString())
+            .arg(e.eval_kl ? tr(" · KL to the teacher %1").arg(*e.eval_kl, 0, 'f', 4) : QString()));
+  speed_->setText(tr("%1 tokens/s · ETA %2 · lr %3%4")
                       .arg(e.tokens_per_second, 0, 'f', 0)
                       .arg(eta_text(e.eta_seconds))
-                      .arg(e.lr, 0, 'g', 3));
+                      .arg(e.lr, 0, 'g', 3)
+                      .arg(e.distill_kl ? tr(" · teacher %1 MiB, %2 s")
+                                              .arg(e.teacher_bytes / 1048576.0, 0, 'f', 1)
+                                              .arg(e.teacher_seconds, 0, 'f', 1)
+                                        : QString()));
 }
 
 }  // namespace hqq::ui

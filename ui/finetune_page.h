@@ -16,6 +16,7 @@ class QLabel;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
+class QScrollArea;
 class QSpinBox;
 class QCPGraph;
 
@@ -42,6 +43,8 @@ class FinetunePage : public QWidget {
   QString status_text() const;
   const Chart* chart() const { return chart_; }
   JobRunner* runner() const { return runner_; }
+  QString output() const;
+  QScrollArea* form_area() const { return form_area_; }
 
  public Q_SLOTS:
   void start();
@@ -53,20 +56,22 @@ class FinetunePage : public QWidget {
 
  private:
   void on_event(const TrainEvent& e);
+  void add_initial_ppl(double ppl);
   void set_busy(bool busy);
   void save_settings();
 
   Workspace& ws_;
   QSettings& settings_;
   JobRunner* runner_ = nullptr;
-  QLineEdit *model_, *data_, *eval_, *output_;
+  QLineEdit *model_, *data_, *eval_, *output_, *teacher_;
   QComboBox *format_, *schedule_, *targets_;
   QSpinBox *rank_, *steps_, *batch_, *seq_len_, *eval_every_, *warmup_;
-  QDoubleSpinBox *alpha_, *dropout_, *lr_;
+  QDoubleSpinBox *alpha_, *dropout_, *lr_, *distill_;
   QPushButton *start_, *pause_, *cancel_;
   QLabel *status_, *speed_;
   QProgressBar* progress_;
   Chart* chart_;
+  QScrollArea* form_area_ = nullptr;
   QCPGraph *raw_ = nullptr, *smooth_ = nullptr, *ppl_ = nullptr;
   double ema_ = 0;
   struct Range {

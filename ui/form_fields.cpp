@@ -5,7 +5,10 @@
 #include <QHBoxLayout>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
+#include <QToolButton>
 
 namespace hqq::ui {
 
@@ -28,11 +31,19 @@ QDoubleSpinBox* real_box(double lo, double hi, double value, double step, int de
   return s;
 }
 
+void fit_form_width(QScrollArea* area) {
+  // The form's fields keep their size hint; only its height scrolls.
+  area->setMinimumWidth(area->widget()->sizeHint().width() +
+                        area->verticalScrollBar()->sizeHint().width() + 2 * area->frameWidth());
+  area->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+}
+
 QWidget* path_row(QLineEdit* edit, bool folder, QWidget* parent) {
   auto* w = new QWidget(parent);
   auto* l = new QHBoxLayout(w);
   l->setContentsMargins(0, 0, 0, 0);
-  auto* b = new QPushButton("…", w);
+  auto* b = new QToolButton(w);  // narrow: the width belongs to the path
+  b->setText("…");
   b->setToolTip(folder ? QObject::tr("Choose a folder") : QObject::tr("Choose a file"));
   l->addWidget(edit, 1);
   l->addWidget(b);

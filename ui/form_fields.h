@@ -5,6 +5,7 @@
 
 class QDoubleSpinBox;
 class QLineEdit;
+class QScrollArea;
 class QSpinBox;
 class QWidget;
 
@@ -15,5 +16,7 @@ QDoubleSpinBox* real_box(double lo, double hi, double value, double step, int de
                          const QString& tip);
 // `edit` with a browse button beside it; `folder` picks folders, otherwise existing files.
 QWidget* path_row(QLineEdit* edit, bool folder, QWidget* parent);
+// A scrolling form as wide as its content wants: its fields never get narrower than their hint.
+void fit_form_width(QScrollArea* area);
 
 }  // namespace hqq::ui

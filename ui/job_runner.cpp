@@ -1,5 +1,6 @@
 #include "ui/job_runner.h"
 
+#include <c10/util/Exception.h>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/base/error.h"
@@ -11,8 +12,17 @@ JobRunner::JobRunner(QString name, QObject* parent) : QObject(parent), name_(std
 }
 
 JobRunner::~JobRunner() {
+  stop_and_wait();
+}
+
+void JobRunner::stop_and_wait() {
   cancel_.cancel();
   paused_ = false;
+  disconnect(&watcher_, nullptr, this, nullptr);  // no on_done() into a page being destroyed
+  watcher_.waitForFinished();
+}
+
+void JobRunner::wait() {
   watcher_.waitForFinished();
 }
 
@@ -33,6 +43,10 @@ bool JobRunner::start(Work work) {
       work(*this);
     } catch (const Cancelled&) {
       cancelled_ = true;
+    } catch (const c10::Error& e) {
+      // libtorch's what() carries a C++ backtrace: users get the message only.
+      error_ = QString::fromUtf8(e.what_without_backtrace());
+      if (error_.isEmpty()) error_ = tr("unknown error");
     } catch (const std::exception& e) {
       error_ = QString::fromStdString(e.what());
       if (error_.isEmpty()) error_ = tr("unknown error");

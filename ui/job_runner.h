@@ -1,8 +1,10 @@
 #pragma once
 // Runs one core job at a time off the UI thread. The job gets a cancel token, a pause flag and a
 // throttled ProgressFn; whatever it wants to show it hands to post(), which runs the function on
-// the UI thread through a queued call. The UI thread never waits for the job, except in the
-// destructor (a job must not outlive the objects it reports to).
+// the UI thread through a queued call. The UI thread never waits for the job, except in
+// stop_and_wait(), which every page calls first thing in its destructor (a job must not outlive
+// the page state it writes to: the runner's own destructor runs only after the page's members
+// are gone), and in the runner's destructor as a last guard.
 #include <QFutureWatcher>
 #include <QObject>
 #include <QString>
@@ -11,7 +13,7 @@
 #include <functional>
 #include <mutex>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 
 namespace hqq::ui {
 
@@ -29,15 +31,20 @@ class JobRunner : public QObject {
   QString name() const { return name_; }
 
   void cancel();
+  // Cancels the job and blocks until the worker has returned. Whatever it posted and the
+  // finished signal are dropped: the caller is going away.
+  void stop_and_wait();
+  void wait();  // blocks until the worker has returned; finished() still follows, queued
   void set_paused(bool paused);
   bool paused() const { return paused_.load(); }
 
   // For the worker thread.
   const CancelToken* cancel_token() const { return &cancel_; }
-  const std::atomic<bool>* pause_flag() const { return &paused_; }
   void post(std::function<void()> fn);  // runs fn on the UI thread, after what was posted before
   void log(const QString& line);        // thread-safe
   ProgressFn progress_fn();             // at most ~20 updates a second reach the UI, plus the last
+  // The job contract for core jobs: throttled progress, this runner's cancel and pause.
+  JobContext context() { return {progress_fn(), &cancel_, &paused_}; }
 
  Q_SIGNALS:
   void started();

@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QFileDialog>
 #include <QHBoxLayout>
 #include <QListWidget>
 #include <QMenuBar>
@@ -12,10 +13,12 @@
 #include <QStatusBar>
 #include <QStyle>
 #include <QStyleFactory>
+#include <QTimer>
 
 #include <qcustomplot.h>
 
 #include "core/base/build_info.h"
+#include "ui/app_style.h"
 #include "ui/chat_page.h"
 #include "ui/evaluate_page.h"
 #include "ui/finetune_page.h"
@@ -23,7 +26,9 @@
 #include "ui/job_runner.h"
 #include "ui/log_dock.h"
 #include "ui/model_page.h"
+#include "ui/output_paths.h"
 #include "ui/quantize_page.h"
+#include "ui/recent_models.h"
 #include "ui/resource_paths.h"
 #include "ui/resources_dock.h"
 #include "ui/workspace.h"
@@ -48,7 +53,8 @@ QPalette dark_palette() {
   p.setColor(QPalette::Text, text);
   p.setColor(QPalette::Button, window);
   p.setColor(QPalette::ButtonText, text);
-  p.setColor(QPalette::Highlight, QColor(0x3d, 0x7a, 0xc6));
+  // Bright enough that Fusion's focus ring (drawn from Highlight, darkened) reads on dark grey.
+  p.setColor(QPalette::Highlight, QColor(0x4a, 0x9a, 0xff));
   p.setColor(QPalette::HighlightedText, Qt::white);
   p.setColor(QPalette::Link, QColor(0x6c, 0xb4, 0xff));
   p.setColor(QPalette::Disabled, QPalette::Text, QColor(0x80, 0x80, 0x80));
@@ -66,7 +72,11 @@ MainWindow::MainWindow(QSettings& settings, QWidget* parent)
   auto* central = new QWidget(this);
   auto* layout = new QHBoxLayout(central);
   nav_ = new QListWidget(central);
-  nav_->setMaximumWidth(170);
+  nav_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  nav_->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  nav_->setTextElideMode(Qt::ElideNone);
+  nav_->setIconSize(QSize(20, 20));
+  nav_->setSpacing(2);
   pages_ = new QStackedWidget(central);
   layout->addWidget(nav_);
   layout->addWidget(pages_, 1);
@@ -87,6 +97,11 @@ MainWindow::MainWindow(QSettings& settings, QWidget* parent)
            tr("Perplexity of original, quantized, +adapter (Ctrl+5)"));
   add_page(chat_page_, tr("Chat"), tr("Talk to a model, or compare two (Ctrl+6)"));
   connect(nav_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
+  // Wide enough for the longest name: the list never cuts a page's name.
+  int widest = 0;
+  for (int i = 0; i < nav_->count(); ++i)
+    widest = std::max(widest, nav_->fontMetrics().horizontalAdvance(nav_->item(i)->text()));
+  nav_->setFixedWidth(widest + nav_->iconSize().width() + 40);
 
   resources_ = new ResourcesDock(this);
   log_ = new LogDock(this);
@@ -96,11 +111,29 @@ MainWindow::MainWindow(QSettings& settings, QWidget* parent)
   resources_->raise();
 
   // Pages talk through signals only; the window is the one place that knows them all.
-  connect(quantize_page_, &QuantizePage::quantization_started, inspect_page_, &InspectPage::clear);
+  connect(quantize_page_, &QuantizePage::quantization_started, inspect_page_,
+          [this] { inspect_page_->start_run(quantize_page_->planned_layers()); });
+  connect(quantize_page_, &QuantizePage::quantization_finished, inspect_page_,
+          &InspectPage::finish_run);
+  connect(quantize_page_, &QuantizePage::quantized, this, [this](const QString& dir) {
+    RecentModels(settings_).add(dir);  // findable later from the Model page
+    model_page_->refresh_recent();
+  });
+  connect(quantize_page_, &QuantizePage::open_requested, this, [this](const QString& dir) {
+    model_page_->open_model(dir);
+    show_page(kModel);
+  });
+  connect(quantize_page_, &QuantizePage::evaluate_requested, this, [this](const QString& dir) {
+    evaluate_page_->check_with_original(dir);
+    show_page(kEvaluate);
+  });
+  connect(quantize_page_, &QuantizePage::chat_requested, this, [this](const QString& dir) {
+    chat_page_->select_model_dir(dir);
+    show_page(kChat);
+  });
   connect(quantize_page_, &QuantizePage::layer_done, inspect_page_, &InspectPage::add_report);
   connect(model_page_, &ModelPage::report_loaded, inspect_page_, &InspectPage::set_reports);
-  for (JobRunner* r : {quantize_page_->runner(), finetune_page_->runner(), evaluate_page_->runner(),
-                       chat_page_->runner()}) {
+  for (JobRunner* r : runners()) {
     connect(r, &JobRunner::log_line, log_, &LogDock::append);
     connect(r, &JobRunner::finished, this, [this, r](bool ok, bool cancelled, const QString& e) {
       statusBar()->showMessage(ok          ? tr("%1 finished").arg(r->name())
@@ -127,7 +160,23 @@ MainWindow::MainWindow(QSettings& settings, QWidget* parent)
   set_theme(settings_.value("window/theme", "system").toString());
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+  // Cancel every job at once, so that each page's own wait (in its destructor) is short.
+  for (JobRunner* r : runners()) r->cancel();
+}
+
+QList<JobRunner*> MainWindow::runners() const {
+  return {quantize_page_->runner(), finetune_page_->runner(), evaluate_page_->runner(),
+          chat_page_->runner()};
+}
+
+void MainWindow::choose_output_folder() {
+  const QString d = QFileDialog::getExistingDirectory(
+      this, tr("Folder for results of read-only models"), output_root(settings_));
+  if (d.isEmpty()) return;
+  set_output_root(settings_, d);
+  quantize_page_->refresh_output();
+}
 
 void MainWindow::build_menus() {
   auto* file = menuBar()->addMenu(tr("&File"));
@@ -139,6 +188,9 @@ void MainWindow::build_menus() {
     show_page(kModel);
   });
   demo_action->setEnabled(!demo.isEmpty());
+  file->addSeparator();
+  file->addAction(tr("Output &folder…"), this, &MainWindow::choose_output_folder)
+      ->setToolTip(tr("Where results go when the model's own folder is read-only"));
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -166,9 +218,7 @@ void MainWindow::build_menus() {
   auto* jobs = menuBar()->addMenu(tr("&Jobs"));
   jobs->addAction(tr("Cancel all jobs"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_X), this,
                   [this] {
-                    for (JobRunner* r : {quantize_page_->runner(), finetune_page_->runner(),
-                                         evaluate_page_->runner(), chat_page_->runner()})
-                      r->cancel();
+                    for (JobRunner* r : runners()) r->cancel();
                   });
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About HQQ Studio"), this, &MainWindow::show_about);
@@ -177,10 +227,10 @@ void MainWindow::build_menus() {
 void MainWindow::set_theme(const QString& name) {
   settings_.setValue("window/theme", name);
   if (name == "dark") {
-    QApplication::setStyle(QStyleFactory::create("Fusion"));
+    QApplication::setStyle(new AppStyle);  // the application takes ownership
     QApplication::setPalette(dark_palette());
   } else if (name == "light") {
-    QApplication::setStyle(QStyleFactory::create("Fusion"));
+    QApplication::setStyle(new AppStyle);
     QApplication::setPalette(QApplication::style()->standardPalette());
   } else {
     QApplication::setPalette(QPalette());
@@ -196,8 +246,12 @@ QWidget* MainWindow::page(Page p) const {
 }
 
 void MainWindow::add_page(QWidget* page, const QString& name, const QString& tooltip) {
+  static const QStyle::StandardPixmap icons[] = {
+      QStyle::SP_DirOpenIcon,   QStyle::SP_ArrowDown,         QStyle::SP_FileDialogContentsView,
+      QStyle::SP_BrowserReload, QStyle::SP_DialogApplyButton, QStyle::SP_MessageBoxInformation};
+  const int i = pages_->count();
   pages_->addWidget(page);
-  auto* item = new QListWidgetItem(name, nav_);
+  auto* item = new QListWidgetItem(style()->standardIcon(icons[i % 6]), name, nav_);
   item->setToolTip(tooltip);
 }
 
@@ -217,9 +271,71 @@ void MainWindow::save_state() {
   settings_.setValue("window/page", pages_->currentIndex());
 }
 
+namespace {
+// "A quantization", "A fine-tuning run", ... for the question asked before quitting.
+QString job_phrase(const JobRunner* r, const QString& qname) {
+  const QString n = r->name();
+  if (n == QObject::tr("Quantization")) return qname;
+  if (n == QObject::tr("Fine-tuning")) return QObject::tr("a fine-tuning run");
+  if (n == QObject::tr("Evaluation")) return QObject::tr("an evaluation");
+  if (n == QObject::tr("Chat")) return QObject::tr("a chat reply");
+  return n;
+}
+}  // namespace
+
 void MainWindow::closeEvent(QCloseEvent* e) {
+  QStringList running;
+  QList<JobRunner*> busy;
+  for (JobRunner* r : runners())
+    if (r->running()) {
+      busy << r;
+      running << job_phrase(r, tr("a quantization"));
+    }
+  if (!busy.isEmpty()) {
+    // Never lose work silently: ask, and on yes stop every job before the window goes.
+    QString what = running.size() == 1 ? running[0]
+                                       : running.mid(0, running.size() - 1).join(", ") +
+                                             tr(" and ") + running.last();
+    what[0] = what[0].toUpper();
+    last_close_question_ = busy.size() == 1
+                               ? tr("%1 is running — cancel it and quit?").arg(what)
+                               : tr("%1 are running — cancel them and quit?").arg(what);
+    QMessageBox box(QMessageBox::Warning, tr("Quit HQQ Studio"), last_close_question_,
+                    QMessageBox::Yes | QMessageBox::No, this);
+    box.setInformativeText(
+        tr("A cancelled quantization writes nothing; a cancelled fine-tuning "
+           "run keeps its last checkpoint."));
+    box.button(QMessageBox::Yes)->setText(tr("Cancel and quit"));
+    box.button(QMessageBox::No)->setText(tr("Keep working"));
+    box.setDefaultButton(QMessageBox::No);
+    if (box.exec() != QMessageBox::Yes) {
+      e->ignore();
+      return;
+    }
+    statusBar()->showMessage(tr("Cancelling…"));
+    QApplication::setOverrideCursor(Qt::WaitCursor);
+    for (JobRunner* r : busy) r->cancel();
+    for (JobRunner* r : busy) r->wait();  // each job removes its temporary output as it ends
+    QApplication::restoreOverrideCursor();
+  }
   save_state();
   QMainWindow::closeEvent(e);
+}
+
+void MainWindow::resizeEvent(QResizeEvent* e) {
+  QMainWindow::resizeEvent(e);
+  // After the layout has placed the docks for the new size.
+  QTimer::singleShot(0, this, &MainWindow::fit_docks);
+}
+
+void MainWindow::fit_docks() {
+  // Docks keep their height when the window shrinks, so the page would lose its own: cap the
+  // bottom docks at a fifth of the window.
+  if (!resources_ || resources_->isFloating() || !resources_->isVisible()) return;
+  const int cap = std::max(110, height() / 5);
+  QDockWidget* shown =
+      resources_->visibleRegion().isEmpty() ? static_cast<QDockWidget*>(log_) : resources_;
+  if (shown->height() > cap) resizeDocks({shown}, {cap}, Qt::Vertical);
 }
 
 }  // namespace hqq::ui

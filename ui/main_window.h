@@ -15,6 +15,7 @@ class ChatPage;
 class EvaluatePage;
 class FinetunePage;
 class InspectPage;
+class JobRunner;
 class LogDock;
 class ModelPage;
 class QuantizePage;
@@ -41,14 +42,20 @@ class MainWindow : public QMainWindow {
   Workspace& workspace() const { return *workspace_; }
   void show_about();
   void set_theme(const QString& name);  // "system", "light", "dark"
+  QList<JobRunner*> runners() const;
+  // The question asked by the last close with jobs running (empty: none was asked).
+  QString last_close_question() const { return last_close_question_; }
+  void choose_output_folder();
 
  protected:
   void closeEvent(QCloseEvent* e) override;
+  void resizeEvent(QResizeEvent* e) override;
 
  private:
   void add_page(QWidget* page, const QString& name, const QString& tooltip);
   void build_menus();
   void save_state();
+  void fit_docks();  // the docks give way to the page on a small window
   QSettings& settings_;
   Workspace* workspace_ = nullptr;
   QListWidget* nav_ = nullptr;
@@ -61,6 +68,7 @@ class MainWindow : public QMainWindow {
   ChatPage* chat_page_ = nullptr;
   ResourcesDock* resources_ = nullptr;
   LogDock* log_ = nullptr;
+  QString last_close_question_;
 };
 
 }  // namespace hqq::ui

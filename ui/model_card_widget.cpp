@@ -36,11 +36,13 @@ ModelCardWidget::ModelCardWidget(QWidget* parent) : QWidget(parent) {
   form_ = new QFormLayout();
   layout->addLayout(form_);
   // Rows exist from the start so that the layout never changes while a card is shown.
-  for (const QString& name : {tr("Architecture"), tr("Parameters"), tr("Layers"), tr("Attention"),
-                              tr("Vocabulary"), tr("Context"), tr("Weights"), tr("On disk"),
-                              tr("Tokenizer"), tr("Chat template"), tr("Quantization")}) {
+  for (const QString& name :
+       {tr("Architecture"), tr("Parameters"), tr("Layers"), tr("Attention"), tr("Vocabulary"),
+        tr("Context"), tr("Weights"), tr("On disk"), tr("Tokenizer"), tr("Chat template"),
+        tr("Quantization"), tr("Full precision")}) {
     auto* v = new QLabel(QStringLiteral("—"), this);
     v->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    v->setWordWrap(true);
     form_->addRow(name, v);
   }
   auto* est_label = new QLabel(tr("Estimated size after quantization"), this);
@@ -119,6 +121,21 @@ void ModelCardWidget::show_info(const ModelInfo& info) {
                                .arg(info.shards));
   set_field(tr("Tokenizer"), QString::fromStdString(info.tokenizer));
   set_field(tr("Chat template"), info.has_chat_template ? tr("yes") : tr("no (plain fallback)"));
+  // What quantization leaves alone, and how much of a quantized model it is: in a small model the
+  // embeddings dominate, so "4-bit" is far from 4× smaller.
+  const double kept_params = double(info.parameters - info.linear_parameters);
+  const double kept_bytes = kept_params * kept_bytes_per_parameter(info);
+  QString share;
+  for (const auto& e : info.estimates)
+    if (e.preset == "4bit-g64" && e.bytes > 0)
+      share = tr(" — %1% of the 4bit-g64 size (%2)")
+                  .arg(100.0 * kept_bytes / double(e.bytes), 0, 'f', 0)
+                  .arg(human_bytes(double(e.bytes)));
+  set_field(tr("Full precision"),
+            tr("embeddings, lm_head, norms: %1 parameters, %2%3")
+                .arg(human_count(kept_params), human_bytes(kept_bytes), share),
+            tr("HQQ quantizes only the decoder's linear projections; these stay as stored, so "
+               "every quantized size includes them."));
   set_field(tr("Quantization"), info.quantization.empty()
                                     ? tr("none (full precision)")
                                     : QString::fromStdString(info.quantization));

@@ -34,6 +34,7 @@ class ModelPage : public QWidget {
  public Q_SLOTS:
   void open_model(const QString& dir);
   void choose_model();
+  void refresh_recent();  // re-read the recent list (another page may have added to it)
 
  Q_SIGNALS:
   void model_opened(const QString& dir);
@@ -48,7 +49,6 @@ class ModelPage : public QWidget {
  private:
   struct Result;
   void finished();
-  void refresh_recent();
 
   Workspace& ws_;
   QSettings& settings_;

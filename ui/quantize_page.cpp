@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -13,21 +14,25 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QToolButton>
 #include <QVBoxLayout>
 
-#include "core/quant/budget_planner.h"
+#include "core/base/atomic_file.h"
 #include "core/base/json_file.h"
+#include "core/quant/budget_planner.h"
 #include "core/quant/plan_size.h"
 #include "core/quant/quant_preset.h"
 #include "core/quant/quantize_model.h"
-#include "core/base/atomic_file.h"
 #include "ui/form_fields.h"
 #include "ui/hqq_tooltips.h"
 #include "ui/job_runner.h"
 #include "ui/model_card_widget.h"
+#include "ui/output_paths.h"
+#include "ui/path_edit.h"
 #include "ui/plan_editor.h"
 #include "ui/workspace.h"
 
@@ -39,6 +44,7 @@ const int kGroups[] = {8, 16, 32, 64, 128, 256, 0};
 QTableWidgetItem* cell(const QString& s) {
   auto* it = new QTableWidgetItem(s);
   it->setFlags(it->flags() & ~Qt::ItemIsEditable);
+  it->setToolTip(s);  // the full text where the cell elides it
   return it;
 }
 }  // namespace
@@ -50,8 +56,12 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* split = new QSplitter(this);
   layout->addWidget(split);
 
-  // Left: what to do.
-  auto* left = new QWidget(split);
+  // Left: what to do. It scrolls rather than squeezing its fields on a small screen.
+  form_area_ = new QScrollArea(split);
+  form_area_->setWidgetResizable(true);
+  form_area_->setFrameShape(QFrame::NoFrame);
+  auto* left = new QWidget(form_area_);
+  form_area_->setWidget(left);
   auto* lv = new QVBoxLayout(left);
   auto* settings_box = new QGroupBox(tr("Settings"), left);
   auto* form = new QFormLayout(settings_box);
@@ -86,6 +96,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* plan_box = new QGroupBox(tr("Per-module overrides"), left);
   auto* pv = new QVBoxLayout(plan_box);
   editor_ = new PlanEditor(plan_box);
+  editor_->setMinimumHeight(110);  // a few rows stay visible when the window is small
   pv->addWidget(editor_);
   auto* budget_row = new QHBoxLayout;
   budget_ = real_box(0.001, 1000, 4, 0.5, 4, tips::budget());
@@ -121,17 +132,29 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   size_->setWordWrap(true);
   size_->setStyleSheet("QLabel { font-weight: bold; }");
   lv->addWidget(size_);
+  kept_ = new QLabel(left);
+  kept_->setWordWrap(true);
+  kept_->setToolTip(
+      tr("HQQ quantizes the decoder's linear projections. Token embeddings, lm_head and the "
+         "norms keep their stored precision: in a small model they are a large part of the "
+         "size, which is why 4-bit is not 4× smaller."));
+  lv->addWidget(kept_);
   auto* out_row = new QHBoxLayout;
-  output_ = new QLineEdit(left);
+  output_ = new PathEdit(left);
   output_->setToolTip(
       tr("Folder to create; it is written under a temporary name and renamed "
          "when complete, so a cancelled run leaves nothing behind"));
-  auto* browse = new QPushButton(tr("…"), left);
+  auto* browse = new QToolButton(left);
+  browse->setText(tr("…"));
   browse->setToolTip(tr("Choose the output folder"));
   out_row->addWidget(new QLabel(tr("Output"), left));
   out_row->addWidget(output_, 1);
   out_row->addWidget(browse);
   lv->addLayout(out_row);
+  where_ = new QLabel(left);
+  where_->setWordWrap(true);
+  where_->setEnabled(false);  // a hint, drawn dimmed
+  lv->addWidget(where_);
   auto* run_row = new QHBoxLayout;
   start_ = new QPushButton(tr("Start"), left);
   start_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
@@ -142,6 +165,28 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   run_row->addWidget(start_);
   run_row->addWidget(cancel_);
   lv->addLayout(run_row);
+  // What to do with a result: shown once a quantization has finished.
+  result_row_ = new QWidget(left);
+  auto* rr = new QHBoxLayout(result_row_);
+  rr->setContentsMargins(0, 0, 0, 0);
+  auto* open_result = new QPushButton(tr("Open"), result_row_);
+  open_result->setToolTip(tr("Open the quantized model on the Model page"));
+  auto* eval_result = new QPushButton(tr("Evaluate"), result_row_);
+  eval_result->setToolTip(tr("Compare its perplexity with the original's"));
+  auto* chat_result = new QPushButton(tr("Chat with it"), result_row_);
+  chat_result->setToolTip(tr("Talk to the quantized model"));
+  rr->addWidget(open_result);
+  rr->addWidget(eval_result);
+  rr->addWidget(chat_result);
+  rr->addStretch();
+  result_row_->hide();
+  lv->addWidget(result_row_);
+  connect(open_result, &QPushButton::clicked, this,
+          [this] { Q_EMIT open_requested(last_output_); });
+  connect(eval_result, &QPushButton::clicked, this,
+          [this] { Q_EMIT evaluate_requested(last_output_); });
+  connect(chat_result, &QPushButton::clicked, this,
+          [this] { Q_EMIT chat_requested(last_output_); });
 
   // Right: what happens.
   auto* right = new QWidget(split);
@@ -150,19 +195,23 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   status_->setWordWrap(true);
   status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   progress_ = new QProgressBar(right);
-  layers_ = new QTableWidget(0, 6, right);
+  layers_ = new QTableWidget(0, 5, right);
   layers_->setHorizontalHeaderLabels(
-      {tr("Layer"), tr("Shape"), tr("Bits"), tr("Group"), tr("Rel. error"), tr("Time (s)")});
+      {tr("Layer"), tr("Shape"), tr("Bits"), tr("Rel. error"), tr("Time (s)")});
   layers_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   layers_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   layers_->setWordWrap(false);
+  layers_->setTextElideMode(Qt::ElideMiddle);  // model.…layers.3.mlp.up_proj, full name on hover
   layers_->verticalHeader()->hide();
   layers_->setToolTip(tr("Each layer as it finishes; see the Inspect page for charts"));
   rv->addWidget(status_);
   rv->addWidget(progress_);
   rv->addWidget(layers_, 1);
   split->setStretchFactor(1, 2);
-  split->setSizes({520, 760});
+  split->setChildrenCollapsible(false);
+  fit_form_width(form_area_);
+  right->setMinimumWidth(360);  // the layer table stays readable; the form scrolls instead
+  split->setSizes({420, 700});
 
   // Restore the last settings.
   preset_->setCurrentText(settings_.value("quantize/preset", "4bit-g64").toString());
@@ -194,7 +243,13 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   connect(plan_button_, &QPushButton::clicked, this, &QuantizePage::plan_for_budget);
   connect(browse, &QPushButton::clicked, this, [this] {
     QString d = QFileDialog::getSaveFileName(this, tr("Output folder"), output_->text());
-    if (!d.isEmpty()) output_->setText(d);
+    if (d.isEmpty()) return;
+    output_->setText(d);
+    set_typed_path(settings_, "quantize", ws_.model_dir(), d);
+  });
+  // A path the user typed is theirs: kept for this model, across reopening it and restarts.
+  connect(output_, &QLineEdit::textEdited, this, [this](const QString& t) {
+    if (!ws_.model_dir().isEmpty()) set_typed_path(settings_, "quantize", ws_.model_dir(), t);
   });
   connect(runner_, &JobRunner::progress, this,
           [this](const QString&, qint64 done, qint64 total, const QString& msg) {
@@ -207,6 +262,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
 }
 
 QuantizePage::~QuantizePage() {
+  runner_->stop_and_wait();  // the job writes into this page's table: it must end first
   save_settings();
 }
 
@@ -229,9 +285,29 @@ void QuantizePage::set_preset(const QString& name) {
     bits_->setCurrentText(QString::number(p.bits));
     group_->setCurrentIndex(group_->findData(p.group_size));
   }
-  if (!ws_.model_dir().isEmpty() && !runner_->running())
-    output_->setText(ws_.model_dir() + "-hqq-" + preset_->currentText());
+  if (!runner_->running()) set_default_output();
   update_size();
+}
+
+void QuantizePage::set_default_output() {
+  where_->setText(tr("Results of read-only models (such as the demo) go to %1 — File → Output "
+                     "folder… changes it.")
+                      .arg(QDir::toNativeSeparators(output_root(settings_))));
+  if (ws_.model_dir().isEmpty()) return;
+  const QString typed = typed_path(settings_, "quantize", ws_.model_dir());
+  output_->setText(typed.isEmpty() ? output_path_for(settings_, ws_.model_dir(),
+                                                     "-hqq-" + preset_->currentText())
+                                   : typed);
+}
+
+int QuantizePage::planned_layers() const {
+  const auto& info = ws_.model_info();
+  if (!info) return 0;
+  const QuantPlan p = plan();
+  int n = 0;
+  for (const auto& m : projection_shapes(info->config))
+    if (p.config_for(m.name)) ++n;
+  return n;
 }
 
 QString QuantizePage::preset() const {
@@ -260,6 +336,23 @@ QString QuantizePage::status_text() const {
 
 int QuantizePage::layer_rows() const {
   return layers_->rowCount();
+}
+
+QString QuantizePage::layer_name(int row) const {
+  auto* it = layers_->item(row, 0);
+  return it ? it->toolTip() : QString();
+}
+
+QString QuantizePage::kept_text() const {
+  return kept_->text();
+}
+
+double QuantizePage::budget_gb() const {
+  return budget_->value();
+}
+
+bool QuantizePage::result_actions_visible() const {
+  return !result_row_->isHidden();
 }
 
 QuantPlan QuantizePage::plan() const {
@@ -314,6 +407,7 @@ void QuantizePage::set_plan(const QuantPlan& p) {
 
 void QuantizePage::update_size() {
   const auto& info = ws_.model_info();
+  kept_->clear();
   if (!info) {
     size_->setText(tr("No model opened."));
     return;
@@ -330,6 +424,18 @@ void QuantizePage::update_size() {
   if (s.invalid_layers > 0)
     text += tr(" · %1 layers not divisible by their group size").arg(s.invalid_layers);
   size_->setText(text);
+  // Why "4-bit" is not 4× smaller: what is kept as stored, and its share of the result.
+  const double kept = double(s.kept_parameters) * kept_bytes_per_parameter(*info);
+  if (s.total_bytes > 0)
+    kept_->setText(
+        tr("Kept in full precision: embeddings, lm_head, norms%1 — %2 parameters, "
+           "%3, %4% of this size. Quantized: %5 parameters, %6.")
+            .arg(s.kept_parameters > info->parameters - info->linear_parameters
+                     ? tr(" and skipped layers")
+                     : QString())
+            .arg(human_count(double(s.kept_parameters)), human_bytes(kept))
+            .arg(100.0 * kept / s.total_bytes, 0, 'f', 0)
+            .arg(human_count(double(s.quantized_parameters)), human_bytes(s.total_bytes - kept)));
 }
 
 void QuantizePage::model_changed() {
@@ -337,12 +443,26 @@ void QuantizePage::model_changed() {
   const bool quantized = have && !ws_.model_info()->quantization.empty();
   start_->setEnabled(have && !quantized && !runner_->running());
   plan_button_->setEnabled(have && !quantized && !runner_->running());
-  if (have) {
-    output_->setText(ws_.model_dir() + "-hqq-" + preset_->currentText());
+  if (have && !runner_->running()) {
+    // Another model: the table, progress and result buttons described the previous one.
+    if (ws_.model_dir() != shown_model_) {
+      layers_->setRowCount(0);
+      progress_->reset();
+      result_row_->hide();
+      shown_model_ = ws_.model_dir();
+    }
+    set_default_output();
     status_->setText(quantized ? tr("This model is already quantized: open the original to "
                                     "quantize it differently.")
                                : tr("Ready to quantize %1.").arg(ws_.model_dir()));
-    budget_->setValue(std::max(0.001, 0.3 * double(ws_.model_info()->weight_bytes) / 1e9));
+    // A budget to start from: the model's size at 4 bits (group 64), rather than an arbitrary
+    // fraction of its weights.
+    QuantPlan four;
+    four.defaults.nbits = 4;
+    four.defaults.group_size = 64;
+    const double gb = quantized ? double(ws_.model_info()->weight_bytes) / 1e9
+                                : plan_size(*ws_.model_info(), four).total_bytes / 1e9;
+    budget_->setValue(std::max(0.001, gb));
   }
   update_size();
 }
@@ -369,42 +489,54 @@ void QuantizePage::start() {
     status_->setText(tr("Choose an output folder."));
     return;
   }
+  QDir().mkpath(QFileInfo(output_->text().trimmed()).absolutePath());  // the output root, at first
   layers_->setRowCount(0);
   progress_->setValue(0);
+  result_row_->hide();
+  rows_done_ = 0;
+  shown_model_ = ws_.model_dir();
   set_busy(true);
   Q_EMIT quantization_started();
   const QString out = output_->text().trimmed();
+  const int total = planned_layers();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
   connect(runner_, &JobRunner::finished, this,
-          [this, out](bool ok, bool cancelled, const QString& error) {
+          [this, out, total](bool ok, bool cancelled, const QString& error) {
             set_busy(false);
             if (ok) {
               status_->setText(tr("Done: %1").arg(out));
+              last_output_ = out;
+              result_row_->show();
               ws_.add_quantized(out);
               Q_EMIT quantized(out);
             } else {
               status_->setText(cancelled ? tr("Cancelled; nothing was written.")
                                          : tr("Quantization failed: %1").arg(error));
             }
+            Q_EMIT quantization_finished(ok, cancelled, rows_done_, total);
           });
   runner_->start([this, o](JobRunner& job) mutable {
-    o.progress = job.progress_fn();
-    o.cancel = job.cancel_token();
     o.on_layer = [this, &job](const LayerReport& r) {
       job.post([this, r] {
         const int row = layers_->rowCount();
         layers_->insertRow(row);
-        layers_->setItem(row, 0, cell(QString::fromStdString(r.name)));
+        // "model.layers." is on every row: the cell starts after it ("3.mlp.up_proj"), the
+        // tooltip has the full name.
+        const QString name = QString::fromStdString(r.name);
+        const QString prefix = "model.layers.";
+        auto* name_cell = cell(name.startsWith(prefix) ? name.mid(prefix.size()) : name);
+        name_cell->setToolTip(name);
+        layers_->setItem(row, 0, name_cell);
         layers_->setItem(row, 1, cell(QString("%1×%2").arg(r.shape[0]).arg(r.shape[1])));
-        layers_->setItem(row, 2, cell(QString::number(r.nbits)));
-        layers_->setItem(row, 3, cell(QString::number(r.group_size)));
-        layers_->setItem(row, 4, cell(QString::number(r.rel_error, 'f', 4)));
-        layers_->setItem(row, 5, cell(QString::number(r.seconds, 'f', 2)));
+        layers_->setItem(row, 2, cell(QString("%1 g%2").arg(r.nbits).arg(r.group_size)));
+        layers_->setItem(row, 3, cell(QString::number(r.rel_error, 'f', 4)));
+        layers_->setItem(row, 4, cell(QString::number(r.seconds, 'f', 2)));
         layers_->scrollToBottom();
+        ++rows_done_;
         Q_EMIT layer_done(r);
       });
     };
-    QuantizeSummary s = quantize_checkpoint(o);
+    QuantizeSummary s = quantize_checkpoint(o, job.context());
     job.log(tr("Quantized %1 layers to %2 bits/weight: %3 in %4 s")
                 .arg(s.layers.size())
                 .arg(s.bits_per_weight, 0, 'f', 3)
@@ -422,10 +554,12 @@ void QuantizePage::plan_for_budget() {
   bo.total_bytes = budget_->value() * 1e9;
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
-  connect(runner_, &JobRunner::finished, this, [this, result](bool ok, bool, const QString& error) {
+  connect(runner_, &JobRunner::finished, this,
+          [this, result](bool ok, bool cancelled, const QString& error) {
     set_busy(false);
     if (!ok) {
-      status_->setText(tr("Budget planning failed: %1").arg(error));
+      status_->setText(cancelled ? tr("Budget planning cancelled.")
+                                 : tr("Budget planning failed: %1").arg(error));
       return;
     }
     editor_->set_rules(result->plan.overrides);
@@ -436,7 +570,7 @@ void QuantizePage::plan_for_budget() {
                          .arg(result->total_error, 0, 'g', 4));
   });
   runner_->start([dir, base, bo, result](JobRunner& job) {
-    *result = hqq::plan_for_budget(dir, base, bo, job.progress_fn(), job.cancel_token());
+    *result = hqq::plan_for_budget(dir, base, bo, job.context());
   });
 }
 

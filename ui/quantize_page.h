@@ -18,6 +18,7 @@ class QLabel;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
+class QScrollArea;
 class QSpinBox;
 class QTableWidget;
 
@@ -39,6 +40,7 @@ class QuantizePage : public QWidget {
   bool load_plan_file(const QString& path);
   bool save_plan_file(const QString& path);
   void set_preset(const QString& name);
+  void refresh_output() { set_default_output(); }  // after the output folder setting changed
   QString preset() const;
   void set_output(const QString& dir);
   void set_budget_gb(double gb);
@@ -46,6 +48,13 @@ class QuantizePage : public QWidget {
   QString size_text() const;
   QString status_text() const;
   int layer_rows() const;
+  QString layer_name(int row) const;  // the full name (the cell may show it elided)
+  QString kept_text() const;          // what stays in full precision, and its share of the size
+  double budget_gb() const;
+  QString last_output() const { return last_output_; }  // the last finished quantization
+  bool result_actions_visible() const;
+  QScrollArea* form_area() const { return form_area_; }
+  int planned_layers() const;  // projections the current plan quantizes
   PlanEditor* plan_editor() const { return editor_; }
   JobRunner* runner() const { return runner_; }
 
@@ -58,12 +67,19 @@ class QuantizePage : public QWidget {
   void quantization_started();
   void layer_done(const hqq::LayerReport& r);
   void quantized(const QString& dir);
+  // Every run's end: `done` of `total` layers were quantized (total = what the plan quantizes).
+  void quantization_finished(bool complete, bool cancelled, int done, int total);
+  // The buttons shown after a quantization.
+  void open_requested(const QString& dir);
+  void evaluate_requested(const QString& dir);
+  void chat_requested(const QString& dir);
 
  private:
   void update_size();
   void model_changed();
   void save_settings();
   void set_busy(bool busy);
+  void set_default_output();
 
   Workspace& ws_;
   QSettings& settings_;
@@ -75,7 +91,12 @@ class QuantizePage : public QWidget {
   QDoubleSpinBox* budget_;
   QPushButton *plan_button_, *start_, *cancel_;
   QLineEdit* output_;
-  QLabel *size_, *status_;
+  QLabel *size_, *kept_, *where_, *status_;
+  QWidget* result_row_ = nullptr;
+  QScrollArea* form_area_ = nullptr;
+  QString shown_model_;  // the model the table and output belong to
+  QString last_output_;
+  int rows_done_ = 0;
   QProgressBar* progress_;
   QTableWidget* layers_;
 };

@@ -19,9 +19,10 @@ ResourcesDock::ResourcesDock(QWidget* parent) : QDockWidget(tr("Resources"), par
   label_ = new QLabel(w);
   label_->setWordWrap(true);
   chart_ = new Chart(w);
-  chart_->setMinimumHeight(120);
+  chart_->setMinimumHeight(70);  // the dock gives way to the page on a small window
   chart_->xAxis->setLabel(tr("seconds"));
   chart_->yAxis->setLabel(tr("GB"));
+  chart_->yAxis->ticker()->setTickCount(3);  // readable when the dock is short
   chart_->legend->setVisible(true);
   ram_ = chart_->addGraph();
   ram_->setName(tr("RAM (RSS)"));

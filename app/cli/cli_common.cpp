@@ -4,9 +4,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 namespace hqq::cli {
 
@@ -25,6 +27,48 @@ void on_sigint(int) {
   interrupt_token().cancel();  // an atomic store: async-signal-safe
 }
 }  // namespace
+
+namespace {
+std::optional<double> as_number(const std::string& s) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+}  // namespace
+
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        auto v = as_number(s);
+        return v && *v > 0 ? "" : "must be a positive number, not '" + s + "'";
+      },
+      "POSITIVE", "positive");
+}
+
+CLI::Validator non_negative_number() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        auto v = as_number(s);
+        return v && *v >= 0 ? "" : "must be zero or a positive number, not '" + s + "'";
+      },
+      "NONNEGATIVE", "non-negative");
+}
+
+CLI::Validator whole_range(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        auto v = as_number(s);
+        if (v && *v >= double(lo) && *v <= double(hi) && *v == std::floor(*v)) return "";
+        return "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+               ", not '" + s + "'";
+      },
+      "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]", "range");
+}
 
 void install_interrupt_handler() {
   struct sigaction sa {};
@@ -63,10 +107,14 @@ void print_json(const nlohmann::json& j) {
 
 namespace hqq::cli {
 
+JobContext cli_job(const GlobalOptions& g) {
+  return {stderr_progress(g), &interrupt_token(), nullptr};
+}
+
 LoadedModel load_for_inference(const std::string& dir, const GlobalOptions& g) {
-  LoadedModel m = load_model(dir, g.dtype, stderr_progress(g), &interrupt_token());
+  LoadedModel m =
+      load_model(dir, {.dtype = g.dtype, .adapter = g.adapter, .device = g.device}, cli_job(g));
   finish_progress_line(g);
-  if (!g.adapter.empty()) load_adapter(m.model, g.adapter);
   return m;
 }
 

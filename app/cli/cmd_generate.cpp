@@ -21,21 +21,21 @@ struct SamplingArgs {
 void add_sampling_options(CLI::App* cmd, SamplingArgs& a) {
   auto& s = a.opts.sampling;
   cmd->add_option("-n,--max-tokens", a.opts.max_new_tokens, "Most tokens to generate")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--temperature", s.temperature, "Sampling temperature (0: greedy)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--top-k", s.top_k, "Sample among the k most likely tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")
       ->check(CLI::Range(0.0001f, 1.0f));
   cmd->add_option("--repetition-penalty", s.repetition_penalty,
                   "Penalty for tokens already seen (1: off)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive_number());
   cmd->add_option("--seed", s.seed, "Random seed for sampling");
   cmd->add_option("--stop", a.opts.stop_strings, "Stop when this text is produced (repeatable)");
   cmd->add_option("--system", a.system, "System message (chat template)");
   cmd->add_option("--ctx", a.ctx, "Context length for the KV cache (capped by the model)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive_number());
 }
 
 void print_stats(const GenerateResult& r) {
@@ -43,13 +43,13 @@ void print_stats(const GenerateResult& r) {
       stderr,
       "\n[{} prompt tokens, {:.1f} tok/s prefill; {} generated, {:.1f} tok/s decode; stop: {}]\n",
       r.prompt_tokens, r.prefill_tokens_per_second(), r.tokens.size(), r.decode_tokens_per_second(),
-      r.stop_reason);
+      stop_reason_name(r.stop_reason));
 }
 
 nlohmann::json result_json(const GenerateResult& r) {
   return {{"text", r.text},
           {"tokens", r.tokens},
-          {"stop_reason", r.stop_reason},
+          {"stop_reason", stop_reason_name(r.stop_reason)},
           {"prompt_tokens", r.prompt_tokens},
           {"prefill_seconds", r.prefill_seconds},
           {"decode_seconds", r.decode_seconds},
@@ -87,14 +87,15 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       }
       TextCallback stream;
       if (!g.json) stream = [](std::string_view s) { std::cout << s << std::flush; };
-      GenerateResult r = generate(m.model, tok, prompt, a->opts, stream, &interrupt_token());
+      GenerateResult r =
+          generate(m.model, tok, prompt, a->opts, stream, {.cancel = &interrupt_token()});
       if (g.json)
         print_json(result_json(r));
       else {
         std::cout << std::endl;
         if (!g.quiet) print_stats(r);
       }
-      return r.stop_reason == "cancelled" ? 130 : 0;
+      return r.stop_reason == StopReason::Cancelled ? 130 : 0;
     };
   });
 
@@ -133,16 +134,15 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         }
         GenerateResult r;
         try {
-          r = chat.reply(
-              line, c->opts, [](std::string_view s) { std::cout << s << std::flush; },
-              &interrupt_token());
+          r = chat.reply(line, c->opts, [](std::string_view s) { std::cout << s << std::flush; },
+                         {.cancel = &interrupt_token()});
         } catch (const std::exception& e) {  // template failure or a full context: keep chatting
           fmt::print(stderr, "error: {}\n", e.what());
           continue;
         }
         std::cout << std::endl;
         if (!g.quiet) print_stats(r);
-        if (r.stop_reason == "cancelled") reset_interrupts();
+        if (r.stop_reason == StopReason::Cancelled) reset_interrupts();
       }
       return 0;
     };

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "core/base/device.h"
 #include "core/quant/model_card.h"
 
 namespace hqq::cli {
@@ -29,8 +30,12 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->callback([&g, dir, run] {
     *run = [&g, dir] {
       ModelInfo info = describe_model(*dir);
+      const Device device = resolve_device(g.device);
       if (g.json) {
-        print_json(to_json(info));
+        nlohmann::json j = to_json(info);
+        j["device"] = device.name();
+        j["device_note"] = device.note;
+        print_json(j);
         return 0;
       }
       const auto& c = info.config;
@@ -53,7 +58,21 @@ void add_info_command(CLI::App& app, GlobalOptions& g, Action* run) {
                  human_bytes(double(info.weight_bytes)), info.tensors, info.shards, dtypes);
       fmt::print("  tokenizer      {}{}\n", info.tokenizer,
                  info.has_chat_template ? ", chat template" : "");
+      if (!info.special_tokens.empty()) {
+        // Llama 3 has 256 (most of them reserved): the first few and a count.
+        std::string list;
+        size_t shown = 0;
+        for (const auto& [id, text] : info.special_tokens) {
+          if (shown++ == 12) break;
+          list += fmt::format("{}{} {}", list.empty() ? "" : ", ", text, id);
+        }
+        if (info.special_tokens.size() > 12)
+          list += fmt::format(", ... ({} in all)", info.special_tokens.size());
+        fmt::print("  special tokens {}\n", list);
+      }
       if (!info.quantization.empty()) fmt::print("  quantization   {}\n", info.quantization);
+      fmt::print("  device         {}{}\n", device.name(),
+                 device.note.empty() ? "" : " (" + device.note + ")");
       if (!info.estimates.empty()) fmt::print("  size by preset\n");
       for (const auto& e : info.estimates)
         fmt::print("    {:<10} {:>5.2f} bits/weight  {}\n", e.preset, e.bits_per_weight,

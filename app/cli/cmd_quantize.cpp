@@ -2,11 +2,12 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "core/quant/budget_planner.h"
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/base/json_file.h"
+#include "core/io/output_folder.h"
+#include "core/quant/budget_planner.h"
 #include "core/quant/quantize_model.h"
-#include "core/base/atomic_file.h"
 
 namespace hqq::cli {
 
@@ -29,14 +30,17 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("-b,--bits", a->bits, "Bits per weight: 1, 2, 3, 4 or 8")
       ->check(CLI::IsMember({1, 2, 3, 4, 8}));
   cmd->add_option("-g,--group-size", a->group_size, "Weights per scale/zero group (0: per channel)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative_number());
   cmd->add_option("--axis", a->axis, "Grouping axis: 1 (along inputs, fast kernels) or 0")
       ->check(CLI::IsMember({0, 1}));
   cmd->add_option("--optimizer", a->optimizer,
                   "improved (default), reference (the original HQQ solver) or off")
       ->check(CLI::IsMember({"improved", "reference", "off"}));
-  cmd->add_option("--iters", a->iters, "Half-quadratic solver iterations (default 20)")
-      ->check(CLI::NonNegativeNumber);
+  // Bounded: the reference solver keeps every iteration's error per group, and its beta grows
+  // by kappa each iteration (past ~70,000 it overflows).
+  cmd->add_option("--iters", a->iters,
+                  "Half-quadratic solver iterations (default 20, at most 10000)")
+      ->check(whole_range(0, 10000));
   cmd->add_flag("--round-zero", a->round_zero,
                 "Round the initial zero-point (reference default for 4-bit)");
   cmd->add_option("--plan", a->plan_file, "JSON plan with per-module overrides (see docs)");
@@ -45,9 +49,9 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       cmd->add_option(
              "--budget-gb", a->budget_gb,
              "Choose bits and group size per layer for this model size (GB), least total error")
-          ->check(CLI::PositiveNumber);
+          ->check(cli::positive_number());
   cmd->add_option("--budget-bits", a->budget_bits, "Or: for this average bits per quantized weight")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive_number())
       ->excludes(budget_gb);
   cmd->add_option("--save-plan", a->save_plan,
                   "Write the plan (e.g. the budget planner's) to this JSON file");
@@ -69,15 +73,13 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       if (a->iters >= 0) d.iters = a->iters;
       if (!a->optimizer.empty()) d.optimizer = optimizer_from_name(a->optimizer);
       if (a->round_zero) d.round_zero = true;
-      o.progress = stderr_progress(g);
-      o.cancel = &interrupt_token();
       if (a->budget_gb > 0 || a->budget_bits > 0) {
         BudgetOptions b;
         if (a->budget_gb > 0)
           b.total_bytes = a->budget_gb * 1e9;
         else
           b.bits_per_weight = a->budget_bits;
-        BudgetPlan bp = plan_for_budget(a->source, d, b, o.progress, o.cancel);
+        BudgetPlan bp = plan_for_budget(a->source, d, b, cli_job(g));
         finish_progress_line(g);
         o.plan = bp.plan;
         std::map<std::string, int> counts;
@@ -88,12 +90,15 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         fmt::print(stderr, "budget plan: {:.3f} bits/weight, {:.3f} GB in all ({})\n",
                    bp.bits_per_weight(), (bp.quantized_bytes + bp.kept_bytes) / 1e9, mix);
       }
-      if (!a->save_plan.empty()) write_file_atomic(a->save_plan, o.plan.to_json().dump(2));
+      if (!a->save_plan.empty()) {
+        refuse_output_over_sources(a->save_plan, {a->source, a->plan_file});
+        write_file_atomic(a->save_plan, o.plan.to_json().dump(2));
+      }
       if (a->dry_run) {
         print_json(o.plan.to_json());
         return 0;
       }
-      QuantizeSummary s = quantize_checkpoint(o);
+      QuantizeSummary s = quantize_checkpoint(o, cli_job(g));
       finish_progress_line(g);
       if (g.json) {
         nlohmann::json j = s.to_json();
@@ -125,8 +130,11 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                   "Merge this LoRA adapter (PEFT folder) into the weights");
   exp->callback([&g, e, run] {
     *run = [&g, e] {
-      export_dequantized(e->source, e->output, e->overwrite, stderr_progress(g),
-                         &interrupt_token());
+      export_dequantized({.source = e->source,
+                          .output = e->output,
+                          .adapter = e->adapter,
+                          .overwrite = e->overwrite},
+                         cli_job(g));
       finish_progress_line(g);
       if (!g.json)
         fmt::print("wrote {}\n", e->output);

@@ -6,11 +6,11 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/training_options.h"
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
 #include "core/base/json_file.h"
-#include "core/load/model_loader.h"
+#include "core/io/checkpoint.h"
 #include "core/io/output_folder.h"
+#include "core/load/model_loader.h"
 #include "core/train/trainer.h"
 
 namespace hqq::cli {
@@ -36,8 +36,18 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
     *run = [&g, a] {
       if (a->config.empty() == a->init.empty())
         throw InputError("give exactly one of --config and --init");
-      fs::path out = a->output, ckpt_dir = out / "checkpoint";
-      fs::create_directories(out);
+      // Built in a temporary folder renamed over the output at the end (see OutputFolder),
+      // which also keeps it off every input.
+      std::vector<fs::path> sources = {a->init, a->config, a->tokenizer, a->eval};
+      sources.insert(sources.end(), a->data.begin(), a->data.end());
+      refuse_output_over_sources(a->output, sources);
+      const bool resuming =
+          a->resume && fs::exists(fs::path(a->output) / "checkpoint" / "trainer_state.json");
+      if (fs::exists(a->output) && !a->overwrite && !resuming)
+        fail_input(a->output, "already exists; pass --overwrite to replace it (or --resume)");
+      OutputFolder staged(a->output, a->overwrite || resuming, sources);
+      if (resuming) staged.copy_existing_target();
+      fs::path out = staged.path(), ckpt_dir = out / "checkpoint";
       fs::path tok_path = a->tokenizer.empty() ? fs::path(a->init) : fs::path(a->tokenizer);
       if (tok_path.empty()) throw InputError("--tokenizer is required with --config");
       fs::path tok_dir = fs::is_directory(tok_path) ? tok_path : tok_path.parent_path();
@@ -50,7 +60,6 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       if (tok.vocab_size() > config.vocab_size)
         throw InputError("the tokenizer has " + std::to_string(tok.vocab_size()) +
                          " pieces, more than vocab_size " + std::to_string(config.vocab_size));
-      const bool resuming = a->resume && fs::exists(ckpt_dir / "trainer_state.json");
       LlamaModel model = [&] {
         fs::path from = resuming ? ckpt_dir : fs::path(a->init);
         if (from.empty()) return LlamaModel::random(config, a->o.seed);
@@ -62,8 +71,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       model.set_gradient_checkpointing(a->checkpointing);
 
       std::vector<fs::path> files(a->data.begin(), a->data.end());
-      TokenWindows data =
-          load_training_data(files, tok, a->seq_len, data_format_from_name(a->format));
+      TokenWindows data = load_training_data(
+          files, tok, a->seq_len, data_format_from_name(a->format), {.cancel = &interrupt_token()});
       std::vector<int64_t> eval;
       if (!a->eval.empty()) eval = tok.encode(read_text_file(a->eval), true);
       fmt::print(stderr, "training {} parameters on {} tokens ({} windows of {}); eval {} tokens\n",
@@ -76,22 +85,32 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       }
       std::optional<double> last_ppl;  // the run evaluates at its last step
       std::ofstream log(out / "training_log.jsonl", resuming ? std::ios::app : std::ios::trunc);
-      auto save_checkpoint = [&](int64_t) {
+      int64_t checkpointed = 0;
+      auto save_checkpoint = [&](int64_t step) {
         save_model(model, ckpt_dir, at::kFloat);
         trainer.save_state(ckpt_dir);
+        checkpointed = step;
       };
-      trainer.run(
-          [&](const TrainEvent& e) {
-            log << e.to_json().dump() << "\n" << std::flush;
-            print_train_event(g, "train", e);
-            if (e.eval_ppl) last_ppl = e.eval_ppl;
-          },
-          &interrupt_token(), nullptr, save_checkpoint);
+      try {
+        trainer.run(
+            [&](const TrainEvent& e) {
+              log << e.to_json().dump() << "\n" << std::flush;
+              print_train_event(g, "train", e);
+              if (e.eval_ppl) last_ppl = e.eval_ppl;
+            },
+            {.cancel = &interrupt_token()}, save_checkpoint);
+      } catch (const Error&) {
+        // Keep a checkpoint this run wrote (resumable); otherwise nothing is left behind.
+        if (checkpointed) log.close(), staged.commit();
+        throw;
+      }
       save_model(model, out, a->save_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
       if (fs::is_directory(tok_path))
         copy_tokenizer_files(tok_dir, out);
       else
         fs::copy_file(tok_path, out / "tokenizer.model", fs::copy_options::overwrite_existing);
+      log.close();
+      staged.commit();
       if (g.json)
         print_json({{"output", a->output},
                     {"steps", trainer.step()},

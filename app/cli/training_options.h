@@ -14,11 +14,12 @@ struct TrainingArgs {
   std::string format = "auto", eval, output;
   TrainOptions o;
   int64_t seq_len = 256;
-  bool resume = false, checkpointing = false;
+  bool resume = false, checkpointing = false, overwrite = false;
 };
 
 // --data --format --eval -o --steps --batch --accum --seq-len --lr --warmup --schedule
-// --weight-decay --clip --eval-every --save-every --seed --resume --gradient-checkpointing
+// --weight-decay --clip --eval-every --save-every --seed --resume --overwrite
+// --gradient-checkpointing
 void add_training_options(CLI::App* cmd, TrainingArgs& a, const std::string& output_help);
 
 // One progress line per step on stderr (rewritten in place on a terminal).

@@ -1,7 +1,6 @@
 #pragma once
-// Progress reporting and cooperative cancellation shared by every long-running core job.
-// Jobs call report() and check() at natural boundaries (a layer, a window, a token); the caller
-// (CLI or GUI worker) decides how to show progress and when to cancel.
+// The pieces of the job contract (see job.h, which every long job takes): a cancel flag the
+// caller sets, and the progress events a job reports.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -29,14 +28,5 @@ struct ProgressEvent {
 };
 
 using ProgressFn = std::function<void(const ProgressEvent&)>;
-
-// Throws Cancelled when the token (which may be null) was triggered.
-inline void check_cancel(const CancelToken* token) {
-  if (token && token->cancelled()) throw Cancelled();
-}
-
-inline void report(const ProgressFn& fn, ProgressEvent ev) {
-  if (fn) fn(ev);
-}
 
 }  // namespace hqq

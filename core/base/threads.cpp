@@ -15,7 +15,8 @@ int available_cores() {
 }
 
 int set_compute_threads(int n) {
-  if (n <= 0) n = available_cores();
+  // More threads than cores only thrash (OpenMP starts each one): cap at the machine.
+  if (n <= 0 || n > available_cores()) n = available_cores();
   at::set_num_threads(n);
   return n;
 }

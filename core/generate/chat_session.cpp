@@ -10,7 +10,7 @@ namespace hqq {
 
 std::vector<int64_t> chat_prompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages) {
   const auto& cfg = tok.config();
-  std::string text = render_chat(cfg.chat_template, messages, true, cfg.bos_token, cfg.eos_token);
+  std::string text = render_chat(cfg, messages, true);
   // Templates spell BOS themselves; the plain fallback does not.
   bool add_bos = cfg.chat_template.empty() && cfg.add_bos_token;
   return tok.encode(text, add_bos, /*parse_special=*/true);
@@ -32,7 +32,7 @@ void ChatSession::reset() {
 }
 
 GenerateResult ChatSession::reply(const std::string& user, GenerateOptions opts,
-                                  const TextCallback& on_text, const CancelToken* cancel) {
+                                  const TextCallback& on_text, const JobContext& job) {
   messages_.push_back({"user", user});
   std::vector<int64_t> prompt;
   try {
@@ -50,7 +50,7 @@ GenerateResult ChatSession::reply(const std::string& user, GenerateOptions opts,
   if (tok_.config().chat_template.empty()) opts.stop_strings.push_back("\nuser:");
   opts.max_new_tokens =
       std::min<int64_t>(opts.max_new_tokens, ctx_ - static_cast<int64_t>(prompt.size()));
-  GenerateResult r = generate(model_, tok_, prompt, opts, on_text, cancel, &state_);
+  GenerateResult r = generate(model_, tok_, prompt, opts, on_text, job, &state_);
   messages_.push_back({"assistant", r.text});
   return r;
 }

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/text/chat_template.h"
 #include "core/generate/generate.h"
+#include "core/text/chat_template.h"
 
 namespace hqq {
 
@@ -27,7 +27,7 @@ class ChatSession {
   // Throws InputError when the conversation no longer fits the context, TemplateError when the
   // template fails; the history is unchanged then.
   GenerateResult reply(const std::string& user, GenerateOptions opts, const TextCallback& on_text,
-                       const CancelToken* cancel = nullptr);
+                       const JobContext& job = {});
   const std::vector<ChatMessage>& messages() const { return messages_; }
   int64_t context() const { return ctx_; }
 

@@ -6,6 +6,22 @@
 #include "core/base/error.h"
 
 namespace hqq {
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::Eos:
+      return "eos";
+    case StopReason::StopString:
+      return "stop_string";
+    case StopReason::Length:
+      return "length";
+    case StopReason::Context:
+      return "context";
+    case StopReason::Cancelled:
+      return "cancelled";
+  }
+  return "?";
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -76,8 +92,7 @@ size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& 
 
 GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
                         const std::vector<int64_t>& prompt, const GenerateOptions& opts,
-                        const TextCallback& on_text, const CancelToken* cancel,
-                        DecodeState* state) {
+                        const TextCallback& on_text, const JobContext& job, DecodeState* state) {
   if (prompt.empty()) throw InputError("generate: the prompt is empty (no tokens)");
   if (opts.max_new_tokens < 0) throw InputError("generate: max_new_tokens must be >= 0");
   for (const auto& s : opts.stop_strings)
@@ -120,15 +135,15 @@ GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
 
   auto t0 = Clock::now();
   std::vector<int64_t> pending(prompt.begin() + static_cast<std::ptrdiff_t>(reuse), prompt.end());
-  r.stop_reason = "length";
+  r.stop_reason = StopReason::Length;
   std::string text;
   for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
-    if (cancel && cancel->cancelled()) {
-      r.stop_reason = "cancelled";
+    if (job.cancelled()) {
+      r.stop_reason = StopReason::Cancelled;
       break;
     }
     if (cache.length() + static_cast<int64_t>(pending.size()) > cache.capacity()) {
-      r.stop_reason = "context";
+      r.stop_reason = StopReason::Context;
       break;
     }
     at::Tensor input = at::tensor(pending, at::kLong).unsqueeze(0);
@@ -144,7 +159,7 @@ GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
     history.push_back(next);
     pending.assign(1, next);
     if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-      r.stop_reason = "eos";
+      r.stop_reason = StopReason::Eos;
       break;
     }
     text = stream.push(next);
@@ -158,12 +173,12 @@ GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
     }
     if (stopped) {
       emit_to(text, text.size());
-      r.stop_reason = "stop_string";
+      r.stop_reason = StopReason::StopString;
       break;
     }
     emit_to(text, std::min(TextStream::stable_length(text), safe_length(text, opts.stop_strings)));
   }
-  if (r.stop_reason != "stop_string") emit_to(text, text.size());
+  if (r.stop_reason != StopReason::StopString) emit_to(text, text.size());
   r.text = text;
   // state->tokens now lists exactly what the cache holds: the last sampled token was never fed.
   (r.tokens.empty() ? r.prefill_seconds : r.decode_seconds) = seconds_since(t0);

@@ -6,9 +6,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/model/llama_model.h"
+#include "core/base/job.h"
 #include "core/base/progress.h"
 #include "core/generate/sampler.h"
+#include "core/model/llama_model.h"
 #include "core/text/tokenizer.h"
 
 namespace hqq {
@@ -20,10 +21,16 @@ struct GenerateOptions {
   std::vector<std::string> stop_strings;
 };
 
+// Why generation ended. Cancelled is an ordinary end here (the reply so far is kept), not an
+// exception: a chat's Stop button keeps what was said.
+enum class StopReason { Eos, StopString, Length, Context, Cancelled };
+const char* stop_reason_name(
+    StopReason r);  // "eos", "stop_string", "length", "context", "cancelled"
+
 struct GenerateResult {
   std::vector<int64_t> tokens;  // generated ids (without the prompt)
   std::string text;             // their text, cut before a stop string
-  std::string stop_reason;      // "eos", "stop_string", "length", "cancelled", "context"
+  StopReason stop_reason = StopReason::Length;
   int64_t prompt_tokens = 0;
   double prefill_seconds = 0;
   double decode_seconds = 0;
@@ -46,7 +53,7 @@ using TextCallback = std::function<void(std::string_view)>;
 // sized for prompt + max_new_tokens is made for this call.
 GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
                         const std::vector<int64_t>& prompt, const GenerateOptions& opts,
-                        const TextCallback& on_text = {}, const CancelToken* cancel = nullptr,
+                        const TextCallback& on_text = {}, const JobContext& job = {},
                         DecodeState* state = nullptr);
 
 // Length of the longest common prefix of two id sequences.

@@ -12,8 +12,7 @@ const char* ppl_method_name(PplMethod m) {
 }
 
 PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>& tokens,
-                            const PerplexityOptions& opts, const ProgressFn& progress,
-                            const CancelToken* cancel) {
+                            const PerplexityOptions& opts, const JobContext& job) {
   const int64_t ctx = opts.ctx;
   if (ctx < 2) throw InputError("perplexity: context length must be at least 2");
   if (opts.batch < 1) throw InputError("perplexity: batch must be at least 1");
@@ -29,14 +28,14 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
   if (llamacpp && !opts.bos_id)
     throw InputError("perplexity: the llama.cpp method needs a BOS token");
   // First logit position that is scored within a window.
-  const int64_t first = llamacpp ? ctx / 2 : 0;
+  const int64_t first = first_scored_position(opts);
 
   auto t0 = std::chrono::steady_clock::now();
   double nll_sum = 0;
   int64_t scored = 0;
   at::Tensor all = at::tensor(tokens, at::kLong);
   for (int64_t w = 0; w < windows; w += opts.batch) {
-    check_cancel(cancel);
+    job.check();
     const int64_t b = std::min(opts.batch, windows - w);
     at::Tensor input = all.narrow(0, w * ctx, b * ctx).view({b, ctx}).clone();
     if (llamacpp) input.select(1, 0).fill_(*opts.bos_id);
@@ -46,10 +45,10 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int64_t>&
     at::Tensor logp = at::log_softmax(pred, -1);
     at::Tensor nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1);
     nll_sum += nll.to(at::kDouble).sum().item<double>();
+    if (opts.on_window) opts.on_window(w, input, logp, target);
     scored += nll.numel();
-    report(progress,
-           {"ppl", w + b, windows,
-            "ppl so far " + std::to_string(std::exp(nll_sum / static_cast<double>(scored)))});
+    job.report({"ppl", w + b, windows,
+                "ppl so far " + std::to_string(std::exp(nll_sum / static_cast<double>(scored)))});
   }
   PerplexityResult r;
   r.mean_nll = nll_sum / static_cast<double>(scored);

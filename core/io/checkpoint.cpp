@@ -13,7 +13,10 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> checkpoint_weight_files(const fs::path& dir,
                                               std::map<std::string, std::string>* weight_map) {
-  if (!fs::is_directory(dir)) fail_input(dir.string(), "not a directory");
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) fail_input(dir.string(), "does not exist");
+  if (!fs::is_directory(dir, ec))
+    fail_input(dir.string(), "is a file, not a folder; a model folder is expected here");
   fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index)) {
     nlohmann::json j = read_json_file(index);
@@ -52,10 +55,16 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
   std::map<std::string, std::string> weight_map;
   for (const auto& f : checkpoint_weight_files(dir, &weight_map))
     c.files_.push_back(SafetensorsFile::open(f.string()));
+  // A name in two shards is ambiguous (which bytes are the weight?) even when the index picks
+  // one: tools disagree on which wins, so such a checkpoint is refused.
+  std::map<std::string, size_t> seen_in;
   for (size_t i = 0; i < c.files_.size(); ++i) {
     const auto& file = *c.files_[i];
     std::string fname = fs::path(file.path()).filename().string();
     for (const auto& e : file.header().tensors) {
+      if (auto [it, fresh] = seen_in.emplace(e.name, i); !fresh)
+        fail_input(file.path(), "tensor '" + e.name + "' also appears in " +
+                                    c.files_[it->second]->path() + " (duplicate tensor name)");
       if (!weight_map.empty()) {
         auto it = weight_map.find(e.name);
         if (it == weight_map.end() || it->second != fname)
@@ -99,6 +108,36 @@ std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
   for (const auto& [name, _] : index_) out.push_back(name);
   return out;
+}
+
+Checkpoint Checkpoint::with_split(const std::string& source,
+                                  const std::vector<std::pair<std::string, int64_t>>& parts) const {
+  const TensorEntry& e = entry(source);
+  const size_t file = index_.at(source).first;
+  int64_t rows = 0;
+  for (const auto& part : parts) rows += part.second;
+  if (e.shape.empty() || e.shape[0] != rows)
+    fail_input(file_of(source), "tensor '" + source + "' has " +
+                                    (e.shape.empty() ? std::string("no rows")
+                                                     : std::to_string(e.shape[0]) + " rows") +
+                                    " but config.json implies " + std::to_string(rows));
+  const uint64_t row_bytes = e.nbytes() / static_cast<uint64_t>(rows);
+  Checkpoint c = *this;
+  c.index_.erase(source);
+  uint64_t begin = e.begin;
+  for (const auto& [name, n] : parts) {
+    auto part = std::make_shared<TensorEntry>(e);
+    part->name = name;
+    part->shape[0] = n;
+    part->begin = begin;
+    part->end = begin + row_bytes * static_cast<uint64_t>(n);
+    begin = part->end;
+    if (!c.index_.emplace(name, std::make_pair(file, part.get())).second)
+      fail_input(file_of(source),
+                 "tensor '" + name + "' is stored both fused in '" + source + "' and on its own");
+    c.derived_.push_back(std::move(part));
+  }
+  return c;
 }
 
 uint64_t Checkpoint::total_bytes() const {

@@ -29,11 +29,18 @@ class Checkpoint {
   uint64_t total_bytes() const;
   const std::filesystem::path& dir() const { return dir_; }
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
+  // This checkpoint with the tensor `source` replaced by consecutive blocks of its first
+  // dimension, named and sized by `parts` (the sizes must add up). The blocks are byte ranges of
+  // the same file, so they stay zero-copy; `source` is no longer listed. For checkpoints that
+  // fuse projections the engine keeps apart (Phi-3's qkv_proj).
+  Checkpoint with_split(const std::string& source,
+                        const std::vector<std::pair<std::string, int64_t>>& parts) const;
 
  private:
   std::filesystem::path dir_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<size_t, const TensorEntry*>> index_;
+  std::vector<std::shared_ptr<const TensorEntry>> derived_;  // entries made by with_split
 };
 
 // The list of safetensors files a folder's weights live in (shards or the single file), read

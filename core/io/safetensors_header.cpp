@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/json_file.h"
 
 namespace hqq {
 namespace {
@@ -112,9 +113,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* head, size_t head_len,
                           std::to_string(file_size) + " bytes)");
   if (head_len < 8 + n) fail_input(label, "header could not be read completely");
 
-  nlohmann::json j =
-      nlohmann::json::parse(head + 8, head + 8 + n, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) fail_input(label, "header is not valid JSON");
+  nlohmann::json j = parse_json_text(std::string_view(reinterpret_cast<const char*>(head + 8), n),
+                                     label + " header");
   if (!j.is_object()) fail_input(label, "header JSON is not an object");
 
   SafetensorsHeader h;

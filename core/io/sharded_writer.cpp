@@ -16,7 +16,7 @@ int64_t OutputTensor::bytes() const {
 }
 
 int64_t write_sharded(const std::filesystem::path& folder, const std::vector<WriteUnit>& units,
-                      int64_t shard_bytes, const CancelToken* cancel) {
+                      int64_t shard_bytes, const JobContext& job) {
   // Assign whole units to shards in order.
   std::vector<std::vector<size_t>> shards;
   int64_t current = 0, total = 0;
@@ -47,7 +47,7 @@ int64_t write_sharded(const std::filesystem::path& folder, const std::vector<Wri
         weight_map[t.name] = file_name(s);
       }
     for (size_t u : shards[s]) {
-      check_cancel(cancel);
+      job.check();
       std::vector<at::Tensor> produced = units[u].produce();
       if (produced.size() != units[u].tensors.size())
         throw Error("write_sharded: a unit produced the wrong count");

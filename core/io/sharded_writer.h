@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 
 namespace hqq {
 
@@ -29,6 +29,6 @@ struct WriteUnit {
 // Shards hold whole units and at most `shard_bytes` unless a single unit is larger. Returns the
 // total bytes of tensor data written. Checks `cancel` between units.
 int64_t write_sharded(const std::filesystem::path& folder, const std::vector<WriteUnit>& units,
-                      int64_t shard_bytes, const CancelToken* cancel);
+                      int64_t shard_bytes, const JobContext& job);
 
 }  // namespace hqq

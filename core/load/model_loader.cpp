@@ -1,7 +1,9 @@
 #include "core/load/model_loader.h"
 
 #include "core/base/error.h"
+#include "core/model/lora.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/twolevel_linear.h"
 
 namespace hqq {
 
@@ -25,21 +27,28 @@ const Tokenizer& LoadedModel::require_tokenizer() const {
   return *tokenizer;
 }
 
-LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtype,
-                       const ProgressFn& progress, const CancelToken* cancel) {
+LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions& o,
+                       const JobContext& job) {
+  const Device device = resolve_device(o.device);
+  require_runnable(device);
   ModelConfig config = load_model_config(dir);
   LoadOptions opts;
-  opts.dtype = parse_compute_dtype(dtype, config);
-  opts.progress = progress;
-  opts.cancel = cancel;
+  opts.dtype = parse_compute_dtype(o.dtype, config);
+  // libtorch 1.13 has no float16 matmul on CPU: say so before any layer runs into it.
+  if (opts.dtype == at::kHalf && !device.is_cuda())
+    throw InputError("--dtype " + o.dtype +
+                     ": float16 compute is not supported on CPU (libtorch has no float16 matrix "
+                     "product there); use float32 or bfloat16");
   // Quantized folders hold HQQ layers (W_q, scale, zero...), others dense weights; any mix loads.
   opts.linear_factory = [](const Checkpoint& ckpt, const std::string& prefix, int64_t out,
                            int64_t in, bool bias, at::ScalarType dtype) -> std::unique_ptr<Linear> {
     if (is_hqq_layer(ckpt, prefix)) return load_hqq_linear(ckpt, prefix, out, in, bias, dtype);
+    if (is_twolevel_layer(ckpt, prefix))
+      return load_twolevel_linear(ckpt, prefix, out, in, bias, dtype);
     return make_dense_linear(ckpt, prefix, out, in, bias, dtype);
   };
   Checkpoint ckpt = Checkpoint::open(dir);
-  LoadedModel m{config, LlamaModel::load(ckpt, config, opts), std::nullopt, {}};
+  LoadedModel m{config, device, LlamaModel::load(ckpt, config, opts, job), std::nullopt, {}};
   try {
     m.tokenizer = Tokenizer::load(dir);
   } catch (const InputError& e) {
@@ -49,6 +58,7 @@ LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtyp
     fail_input((dir / "tokenizer.model").string(),
                "has " + std::to_string(m.tokenizer->vocab_size()) +
                    " pieces but the model's vocab_size is " + std::to_string(config.vocab_size));
+  if (!o.adapter.empty()) load_adapter(m.model, o.adapter);
   return m;
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "core/base/device.h"
 #include "core/model/llama_model.h"
 #include "core/text/tokenizer.h"
 
@@ -16,13 +17,22 @@ at::ScalarType parse_compute_dtype(const std::string& name, const ModelConfig& c
 
 struct LoadedModel {
   ModelConfig config;
+  Device device;
   LlamaModel model;
   std::optional<Tokenizer> tokenizer;
   std::string tokenizer_problem;               // why there is none, when there is none
   const Tokenizer& require_tokenizer() const;  // throws InputError with tokenizer_problem
 };
 
-LoadedModel load_model(const std::filesystem::path& dir, const std::string& dtype = "auto",
-                       const ProgressFn& progress = {}, const CancelToken* cancel = nullptr);
+struct ModelLoadOptions {
+  std::string dtype = "auto";     // see parse_compute_dtype
+  std::filesystem::path adapter;  // a PEFT LoRA folder applied after loading; empty: none
+  std::string device = "auto";    // see resolve_device (core/base/device.h)
+};
+
+// The one way the CLI, the Chat and Evaluate pages and the fine-tune job open a model folder:
+// dense or HQQ layers (any mix), the tokenizer when there is one, the adapter when asked.
+LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions& o = {},
+                       const JobContext& job = {});
 
 }  // namespace hqq

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/model/fused_projections.h"
 
 namespace hqq {
 namespace {
@@ -41,9 +42,12 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
   return std::make_unique<DenseLinear>(std::move(w), std::move(b));
 }
 
-LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
+LlamaModel LlamaModel::load(const Checkpoint& source, const ModelConfig& c, const LoadOptions& opts,
+                            const JobContext& job) {
+  const Checkpoint ckpt = split_fused_projections(source, c);
   if (opts.dtype != at::kFloat && opts.dtype != at::kBFloat16 && opts.dtype != at::kHalf)
     throw InputError("compute dtype must be float32, bfloat16 or float16");
+  check_config_against_weights(c, ckpt);
   LlamaModel m;
   m.config_ = c;
   m.dtype_ = opts.dtype;
@@ -54,13 +58,23 @@ LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const 
   m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
   m.final_norm_ = load_tensor(ckpt, "model.norm.weight", {h}, opts.dtype);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    check_cancel(opts.cancel);
-    report(opts.progress, {"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
+    job.check();
+    job.report({"load", l, c.num_hidden_layers, "layer " + std::to_string(l)});
     const std::string p = "model.layers." + std::to_string(l) + ".";
     DecoderLayer layer;
     layer.input_norm = load_tensor(ckpt, p + "input_layernorm.weight", {h}, opts.dtype);
     layer.post_attention_norm =
         load_tensor(ckpt, p + "post_attention_layernorm.weight", {h}, opts.dtype);
+    if (c.qk_norm) {
+      layer.q_norm = load_tensor(ckpt, p + "self_attn.q_norm.weight", {c.head_dim}, opts.dtype);
+      layer.k_norm = load_tensor(ckpt, p + "self_attn.k_norm.weight", {c.head_dim}, opts.dtype);
+    }
+    if (c.sandwich_norms) {
+      layer.pre_feedforward_norm =
+          load_tensor(ckpt, p + "pre_feedforward_layernorm.weight", {h}, opts.dtype);
+      layer.post_feedforward_norm =
+          load_tensor(ckpt, p + "post_feedforward_layernorm.weight", {h}, opts.dtype);
+    }
     layer.q_proj = make(ckpt, p + "self_attn.q_proj", c.q_dim(), h, c.qkv_bias, opts.dtype);
     layer.k_proj = make(ckpt, p + "self_attn.k_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
     layer.v_proj = make(ckpt, p + "self_attn.v_proj", c.kv_dim(), h, c.qkv_bias, opts.dtype);
@@ -78,7 +92,7 @@ LlamaModel LlamaModel::load(const Checkpoint& ckpt, const ModelConfig& c, const 
   } else {
     m.lm_head_ = make(ckpt, "lm_head", c.vocab_size, h, false, opts.dtype);
   }
-  report(opts.progress, {"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
+  job.report({"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
   return m;
 }
 
@@ -86,7 +100,16 @@ at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) c
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(var + config_.rms_norm_eps);
+  // Gemma scales by (1 + w) before rounding to the compute dtype; Llama rounds, then scales by w.
+  if (config_.norm_adds_one) return (xf * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
   return weight * xf.to(x.scalar_type());
+}
+
+at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& x) const {
+  at::Tensor gate = layer.gate_proj->forward(x);
+  gate = config_.hidden_act == ModelConfig::Activation::GeluTanh ? at::gelu(gate, "tanh")
+                                                                 : at::silu(gate);
+  return layer.down_proj->forward(gate * layer.up_proj->forward(x));
 }
 
 at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x,
@@ -98,22 +121,30 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const
   at::Tensor q = layer.q_proj->forward(x).view({B, T, H, D}).transpose(1, 2);
   at::Tensor k = layer.k_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
   at::Tensor v = layer.v_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  if (c.qk_norm) {  // Qwen3: each head's q and k normalised over head_dim before RoPE
+    q = rms_norm(q, layer.q_norm);
+    k = rms_norm(k, layer.k_norm);
+  }
   q = RotaryEmbedding::apply(q, cos, sin);
   k = RotaryEmbedding::apply(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(index, k, v);
   const int64_t S = k.size(2);
   // Query head h uses key/value head h / G (HF repeat_kv), without materialising the repeat.
   at::Tensor qg = q.reshape({B, KV, G, T, D});
-  at::Tensor scores =
-      at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * (1.0 / std::sqrt(double(D)));
-  const bool need_mask = T > 1 || (c.sliding_window && S > *c.sliding_window);
+  at::Tensor scores = at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * c.attention_scale;
+  if (c.attn_logit_softcapping) {  // Gemma 2: before the mask, as transformers' eager attention
+    const double cap = *c.attn_logit_softcapping;
+    scores = at::tanh(scores / cap) * cap;
+  }
+  const std::optional<int64_t> window = c.layer_window(index);
+  const bool need_mask = T > 1 || (window && S > *window);
   if (need_mask) {
     // Query i sits at absolute position start + i; key j is visible when j <= start + i and,
     // with a sliding window W, start + i - j < W.
     at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
     at::Tensor kpos = at::arange(0, S, at::kLong).unsqueeze(0);
     at::Tensor hidden = kpos > qpos;
-    if (c.sliding_window) hidden = hidden | ((qpos - kpos) >= *c.sliding_window);
+    if (window) hidden = hidden | ((qpos - kpos) >= *window);
     scores =
         scores.masked_fill(hidden.to(scores.device()), -std::numeric_limits<float>::infinity());
   }
@@ -127,11 +158,14 @@ at::Tensor LlamaModel::decoder_layer(const at::Tensor& h_in, int64_t index, int6
                                      const at::Tensor& cos, const at::Tensor& sin,
                                      KvCache* cache) const {
   const DecoderLayer& layer = layers_[static_cast<size_t>(index)];
-  at::Tensor h =
-      h_in + attention(layer, index, rms_norm(h_in, layer.input_norm), start, cos, sin, cache);
-  at::Tensor x = rms_norm(h, layer.post_attention_norm);
-  return h + layer.down_proj->forward(at::silu(layer.gate_proj->forward(x)) *
-                                      layer.up_proj->forward(x));
+  at::Tensor a = attention(layer, index, rms_norm(h_in, layer.input_norm), start, cos, sin, cache);
+  if (config_.sandwich_norms) {  // Gemma 2: each block's output is normalised before the residual
+    at::Tensor h = h_in + rms_norm(a, layer.post_attention_norm);
+    return h + rms_norm(mlp(layer, rms_norm(h, layer.pre_feedforward_norm)),
+                        layer.post_feedforward_norm);
+  }
+  at::Tensor h = h_in + a;
+  return h + mlp(layer, rms_norm(h, layer.post_attention_norm));
 }
 
 namespace {
@@ -186,6 +220,9 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) c
     throw Error("forward: batch size differs from the cache's");
   const int64_t start = cache ? cache->length() : 0;
   at::Tensor h = at::embedding(embed_tokens_, tokens);
+  // Gemma multiplies by sqrt(hidden_size) rounded to the compute dtype, as transformers does.
+  if (config_.embedding_multiplier != 1.0)
+    h = h * at::scalar_tensor(config_.embedding_multiplier, h.options());
   auto [cos, sin] = rope_->cos_sin(start, T, dtype_, h.device());
   const bool checkpoint = gradient_checkpointing_ && !cache && at::GradMode::is_enabled();
   // Re-entrant checkpointing needs an input that requires grad to build the graph at all; with a
@@ -201,7 +238,12 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) c
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
-  return lm_head_->forward(hidden).to(at::kFloat);
+  at::Tensor l = lm_head_->forward(hidden).to(at::kFloat);
+  if (config_.final_logit_softcapping) {
+    const double cap = *config_.final_logit_softcapping;
+    l = at::tanh(l / cap) * cap;
+  }
+  return l;
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache) const {
@@ -232,6 +274,10 @@ std::vector<LinearSlot> LlamaModel::linear_slots() {
 LlamaModel LlamaModel::random(const ModelConfig& c, uint64_t seed, at::ScalarType dtype) {
   at::manual_seed(seed);
   auto normal = [dtype](std::vector<int64_t> shape) { return (at::randn(shape) * 0.02).to(dtype); };
+  // A norm that scales by one: weight 1, or 0 where the norm adds one (Gemma).
+  auto unit_norm = [&](int64_t n) {
+    return c.norm_adds_one ? at::zeros({n}, dtype) : at::ones({n}, dtype);
+  };
   auto dense = [&](int64_t out, int64_t in, bool bias) {
     return std::make_unique<DenseLinear>(normal({out, in}),
                                          bias ? at::zeros({out}, dtype) : at::Tensor());
@@ -242,11 +288,14 @@ LlamaModel LlamaModel::random(const ModelConfig& c, uint64_t seed, at::ScalarTyp
   m.rope_ = std::make_shared<RotaryEmbedding>(c);
   const int64_t h = c.hidden_size, f = c.intermediate_size;
   m.embed_tokens_ = normal({c.vocab_size, h});
-  m.final_norm_ = at::ones({h}, dtype);
+  m.final_norm_ = unit_norm(h);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     DecoderLayer L;
-    L.input_norm = at::ones({h}, dtype);
-    L.post_attention_norm = at::ones({h}, dtype);
+    L.input_norm = unit_norm(h);
+    L.post_attention_norm = unit_norm(h);
+    if (c.qk_norm) L.q_norm = unit_norm(c.head_dim), L.k_norm = unit_norm(c.head_dim);
+    if (c.sandwich_norms)
+      L.pre_feedforward_norm = unit_norm(h), L.post_feedforward_norm = unit_norm(h);
     L.q_proj = dense(c.q_dim(), h, c.qkv_bias);
     L.k_proj = dense(c.kv_dim(), h, c.qkv_bias);
     L.v_proj = dense(c.kv_dim(), h, c.qkv_bias);
@@ -268,6 +317,14 @@ std::vector<std::pair<std::string, at::Tensor*>> LlamaModel::named_parameters() 
     const std::string p = "model.layers." + std::to_string(l) + ".";
     out.push_back({p + "input_layernorm.weight", &layers_[l].input_norm});
     out.push_back({p + "post_attention_layernorm.weight", &layers_[l].post_attention_norm});
+    if (config_.qk_norm) {
+      out.push_back({p + "self_attn.q_norm.weight", &layers_[l].q_norm});
+      out.push_back({p + "self_attn.k_norm.weight", &layers_[l].k_norm});
+    }
+    if (config_.sandwich_norms) {
+      out.push_back({p + "pre_feedforward_layernorm.weight", &layers_[l].pre_feedforward_norm});
+      out.push_back({p + "post_feedforward_layernorm.weight", &layers_[l].post_feedforward_norm});
+    }
   }
   for (auto& slot : linear_slots()) {
     if (slot.name == "lm_head" && config_.tie_word_embeddings) continue;

@@ -1,6 +1,9 @@
 #pragma once
-// A Llama-family decoder (llama, mistral, qwen2) following the Hugging Face transformers
-// semantics: RMSNorm computed in fp32, rotate-half RoPE, grouped-query attention, SwiGLU MLP.
+// A Llama-family decoder (llama, mistral, qwen2, qwen3, phi3, gemma2) following the Hugging Face
+// transformers semantics: RMSNorm computed in fp32, rotate-half RoPE, grouped-query attention,
+// gated MLP (SwiGLU or GeGLU), with each family's variations read from ModelConfig (per-head q/k
+// norms, sandwich norms, soft-capping, per-layer sliding windows; Phi-3's fused projections are
+// split at load, see fused_projections.h).
 // Every projection is a Linear behind the common interface; a LinearFactory decides how each is
 // built (dense from the checkpoint, quantized, LoRA-wrapped...) without touching this code.
 #include <ATen/ATen.h>
@@ -10,11 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "core/base/job.h"
+#include "core/base/progress.h"
 #include "core/io/checkpoint.h"
 #include "core/model/kv_cache.h"
 #include "core/model/linear.h"
 #include "core/model/model_config.h"
-#include "core/base/progress.h"
 #include "core/model/rope.h"
 
 namespace hqq {
@@ -33,12 +37,12 @@ std::unique_ptr<Linear> make_dense_linear(const Checkpoint& ckpt, const std::str
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;  // compute dtype: fp32 or bf16 on CPU
   LinearFactory linear_factory;       // empty: make_dense_linear
-  ProgressFn progress;
-  const CancelToken* cancel = nullptr;
 };
 
 struct DecoderLayer {
   at::Tensor input_norm, post_attention_norm;
+  at::Tensor q_norm, k_norm;                               // qwen3, [head_dim]
+  at::Tensor pre_feedforward_norm, post_feedforward_norm;  // gemma2
   std::unique_ptr<Linear> q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
 };
 
@@ -51,7 +55,7 @@ struct LinearSlot {
 class LlamaModel {
  public:
   static LlamaModel load(const Checkpoint& ckpt, const ModelConfig& config,
-                         const LoadOptions& opts = {});
+                         const LoadOptions& opts = {}, const JobContext& job = {});
   // A fresh model with HF's initialisation (normal(0, 0.02) weights, unit norms, zero biases).
   static LlamaModel random(const ModelConfig& config, uint64_t seed,
                            at::ScalarType dtype = at::kFloat);
@@ -85,6 +89,7 @@ class LlamaModel {
   at::Tensor attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x, int64_t start,
                        const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& x) const;
 
   ModelConfig config_;
   at::ScalarType dtype_ = at::kFloat;

@@ -4,10 +4,10 @@
 
 #include "core/base/error.h"
 #include "core/base/json_file.h"
-#include "core/model/llama_model.h"
-#include "core/model/module_names.h"
 #include "core/io/safetensors_file.h"
 #include "core/io/safetensors_writer.h"
+#include "core/model/llama_model.h"
+#include "core/model/module_names.h"
 
 namespace hqq {
 
@@ -49,17 +49,21 @@ nlohmann::json LoraConfig::to_peft_json() const {
 
 LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string& label) {
   if (!j.is_object()) fail_input(label, "not a JSON object");
-  if (j.value("peft_type", std::string()) != "LORA") fail_input(label, "peft_type is not LORA");
-  if (j.value("use_dora", false)) fail_input(label, "DoRA adapters are not supported");
-  if (j.value("use_rslora", false)) fail_input(label, "rsLoRA adapters are not supported");
-  if (j.value("bias", std::string("none")) != "none")
+  if (json_string(j, "peft_type", "", label) != "LORA") fail_input(label, "peft_type is not LORA");
+  if (json_bool(j, "use_dora", false, label)) fail_input(label, "DoRA adapters are not supported");
+  if (json_bool(j, "use_rslora", false, label))
+    fail_input(label, "rsLoRA adapters are not supported");
+  if (json_string(j, "bias", "none", label) != "none")
     fail_input(label, "adapters with trained biases are not supported");
   LoraConfig c;
-  if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<int64_t>() < 1)
-    fail_input(label, "\"r\" must be a positive integer");
-  c.r = j["r"].get<int64_t>();
-  c.alpha = j.value("lora_alpha", static_cast<double>(c.r));
-  c.dropout = j.value("lora_dropout", 0.0);
+  c.r = json_integer(j, "r", 0, label);
+  if (c.r < 1 || c.r > (int64_t{1} << 16))
+    fail_input(label, "\"r\" must be a positive integer (at most 65536)");
+  c.alpha = json_number(j, "lora_alpha", static_cast<double>(c.r), label);
+  if (!(c.alpha > 0) || !std::isfinite(c.alpha))
+    fail_input(label, "\"lora_alpha\" must be a positive number");
+  c.dropout = json_number(j, "lora_dropout", 0.0, label);
+  if (!(c.dropout >= 0 && c.dropout < 1)) fail_input(label, "\"lora_dropout\" must be in [0, 1)");
   if (auto t = j.find("target_modules"); t != j.end()) {
     c.target_modules.clear();
     if (t->is_string())
@@ -70,12 +74,19 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
     if (c.target_modules.empty()) fail_input(label, "\"target_modules\" is empty");
   }
   if (auto rp = j.find("rank_pattern"); rp != j.end() && rp->is_object())
-    for (auto it = rp->begin(); it != rp->end(); ++it)
-      c.rank_pattern[it.key()] = it.value().get<int64_t>();
+    for (auto it = rp->begin(); it != rp->end(); ++it) {
+      const int64_t r = json_integer(*rp, it.key(), 0, label + ": rank_pattern");
+      if (r < 1 || r > (int64_t{1} << 16))
+        fail_input(label, "rank_pattern \"" + it.key() + "\" must be a positive integer");
+      c.rank_pattern[it.key()] = r;
+    }
   if (auto ap = j.find("alpha_pattern"); ap != j.end() && ap->is_object())
-    for (auto it = ap->begin(); it != ap->end(); ++it)
-      c.alpha_pattern[it.key()] = it.value().get<double>();
-  c.base_model_name_or_path = j.value("base_model_name_or_path", std::string());
+    for (auto it = ap->begin(); it != ap->end(); ++it) {
+      const double a = json_number(*ap, it.key(), 0, label + ": alpha_pattern");
+      if (!(a > 0)) fail_input(label, "alpha_pattern \"" + it.key() + "\" must be positive");
+      c.alpha_pattern[it.key()] = a;
+    }
+  c.base_model_name_or_path = json_string(j, "base_model_name_or_path", "", label);
   return c;
 }
 
@@ -154,6 +165,10 @@ void save_adapter(LlamaModel& model, const LoraConfig& cfg, const fs::path& dir)
 namespace {
 // An adapter folder's config and weights file, with the folder named when it is not one.
 std::pair<LoraConfig, std::shared_ptr<SafetensorsFile>> open_adapter(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) fail_input(dir.string(), "adapter folder does not exist");
+  if (!fs::is_directory(dir, ec))
+    fail_input(dir.string(), "is a file, not a folder; a PEFT adapter folder is expected here");
   const fs::path cfg_path = dir / "adapter_config.json";
   if (!fs::exists(cfg_path))
     fail_input(dir.string(), "no adapter_config.json: not a PEFT adapter folder");
@@ -177,6 +192,8 @@ LoraConfig load_adapter(LlamaModel& model, const fs::path& dir) {
         fail_input(weights.string(),
                    "'" + key + "' has a shape that does not fit the model and rank");
       *target = file->tensor(*e).to(at::kFloat).clone();
+      if (!at::isfinite(*target).all().item<bool>())
+        fail_input(weights.string(), "'" + key + "' holds values that are not finite (NaN or inf)");
     }
   }
   return cfg;
@@ -196,6 +213,11 @@ std::map<std::string, at::Tensor> adapter_deltas(const fs::path& dir) {
     const TensorEntry* b = file->header().find(kPeftPrefix + module + ".lora_B.weight");
     if (!b) fail_input(weights.string(), "'" + module + "' has lora_A but no lora_B");
     at::Tensor A = file->tensor(e).to(at::kFloat), B = file->tensor(*b).to(at::kFloat);
+    if (A.dim() != 2 || B.dim() != 2 || A.size(0) < 1)
+      fail_input(weights.string(), "'" + module + "': lora_A and lora_B must be matrices");
+    if (!at::isfinite(A).all().item<bool>() || !at::isfinite(B).all().item<bool>())
+      fail_input(weights.string(),
+                 "'" + module + "' holds values that are not finite (NaN or inf)");
     if (B.size(1) != A.size(0))
       fail_input(weights.string(), "'" + module + "': lora_A and lora_B ranks differ");
     const double alpha = pattern_value(cfg.alpha_pattern, module, cfg.alpha);

@@ -4,6 +4,7 @@
 
 #include "core/io/checkpoint.h"
 #include "core/io/safetensors_header.h"
+#include "core/text/tokenizer.h"
 #include "core/text/tokenizer_config.h"
 
 namespace hqq {
@@ -28,6 +29,7 @@ ModelInfo inspect_model(const fs::path& dir) {
   ModelInfo info;
   info.dir = dir.string();
   info.config = load_model_config(dir);
+  check_config_against_weights(info.config, Checkpoint::open(dir));  // headers only
   std::map<std::string, std::string> weight_map;
   auto files = checkpoint_weight_files(dir, &weight_map);
   info.shards = static_cast<int>(files.size());
@@ -49,12 +51,9 @@ ModelInfo inspect_model(const fs::path& dir) {
   }
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_regular_file()) info.size_on_disk += e.file_size();
-  if (fs::exists(dir / "tokenizer.model"))
-    info.tokenizer = "sentencepiece";
-  else if (fs::exists(dir / "tokenizer.json"))
-    info.tokenizer = "tokenizer.json only";
-  else
-    info.tokenizer = "none";
+  TokenizerSummary ts = summarize_tokenizer(dir);
+  info.tokenizer = ts.problem.empty() ? ts.kind : ts.kind + " (not usable: " + ts.problem + ")";
+  info.special_tokens = std::move(ts.special_tokens);
   TokenizerConfig tc = load_tokenizer_config(dir);
   info.has_chat_template = !tc.chat_template.empty();
   info.eos_token_ids = tc.eos_token_ids;
@@ -111,6 +110,13 @@ nlohmann::json to_json(const ModelInfo& info) {
       {"rope_theta", c.rope_theta},
       {"tie_word_embeddings", c.tie_word_embeddings},
       {"tokenizer", info.tokenizer},
+      {"special_tokens",
+       [&] {
+         nlohmann::json a = nlohmann::json::array();
+         for (const auto& [id, text] : info.special_tokens)
+           a.push_back({{"id", id}, {"text", text}});
+         return a;
+       }()},
       {"chat_template", info.has_chat_template},
       {"eos_token_ids", info.eos_token_ids},
       {"size_estimates", est},

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model/model_config.h"
@@ -28,7 +29,10 @@ struct ModelInfo {
   int shards = 0;
   int tensors = 0;
   std::map<std::string, int64_t> parameters_by_dtype;
-  std::string tokenizer;  // "sentencepiece", "tokenizer.json only" or "none"
+  // "sentencepiece", "tokenizer.json (BPE, ByteLevel)" and the like, or "none"; with the
+  // reason when it cannot be used.
+  std::string tokenizer;
+  std::vector<std::pair<int64_t, std::string>> special_tokens;  // (id, text) by id
   bool has_chat_template = false;
   std::vector<int64_t> eos_token_ids;
   std::string quantization;  // empty, or e.g. "hqq 4-bit g64 axis 1 (improved), 2 overrides"

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <limits>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
-#include "core/quant/hqq_quantizer.h"
+#include "core/io/checkpoint.h"
+#include "core/model/fused_projections.h"
 #include "core/model/model_config.h"
+#include "core/quant/hqq_quantizer.h"
+#include "core/quant/layer_bytes.h"
 #include "core/quant/quantize_model.h"
 
 namespace hqq {
@@ -130,12 +132,12 @@ void choose_candidates(std::vector<LayerChoice>& layers, double budget) {
 }
 
 BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& base,
-                           const BudgetOptions& o, const ProgressFn& progress,
-                           const CancelToken* cancel) {
+                           const BudgetOptions& o, const JobContext& job) {
   if (o.total_bytes.has_value() == o.bits_per_weight.has_value())
     throw InputError("give exactly one budget: a total size or an average bits per weight");
   ModelConfig config = load_model_config(dir);
-  Checkpoint ckpt = Checkpoint::open(dir);
+  Checkpoint ckpt = split_fused_projections(Checkpoint::open(dir), config);
+  check_config_against_weights(config, ckpt);
   BudgetPlan r;
   r.candidates = o.candidates.empty() ? quant_presets() : o.candidates;
   const auto modules = decoder_projections(config.num_hidden_layers);
@@ -143,7 +145,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   for (const auto& name : ckpt.names()) kept += static_cast<double>(ckpt.entry(name).nbytes());
   int64_t done = 0;
   for (const auto& m : modules) {
-    check_cancel(cancel);
+    job.check();
     const std::string wname = m + ".weight";
     at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
     kept -= static_cast<double>(ckpt.entry(wname).nbytes());
@@ -171,12 +173,11 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
       QuantizedTensor q = quantize(sample, c, wname);
       l.errors.push_back(scale *
                          (sample - dequantize(q)).to(at::kDouble).pow(2).sum().item<double>());
-      l.bytes.push_back(static_cast<double>(w.numel()) *
-                        bits_per_weight(cand.bits, static_cast<int>(g)) / 8.0);
+      l.bytes.push_back(hqq_layer_bytes(cand.bits, w.numel(), g, c.axis));
     }
     ckpt.release(wname);
     r.layers.push_back(std::move(l));
-    report(progress, {"plan", ++done, static_cast<int64_t>(modules.size()), m});
+    job.report({"plan", ++done, static_cast<int64_t>(modules.size()), m});
   }
   r.kept_bytes = kept;
   double budget;
@@ -191,7 +192,11 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   r.plan.defaults = base;
   for (const auto& l : r.layers) {
     const auto& cand = r.candidates[l.chosen];
-    r.plan.overrides.push_back({l.module, cand.bits, cand.group_size, std::nullopt, false});
+    QuantRule rule;
+    rule.match = l.module;
+    rule.nbits = cand.bits;
+    rule.group_size = cand.group_size;
+    r.plan.overrides.push_back(rule);
     r.quantized_bytes += l.bytes[l.chosen];
     r.total_error += l.errors[l.chosen];
   }

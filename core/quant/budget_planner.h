@@ -2,14 +2,16 @@
 // The memory-budget planner: given a target size (bytes of the whole model, or average bits per
 // quantized weight), choose bits and group size per layer so that the total reconstruction error
 // ||W - Ŵ||²_F summed over layers is smallest. Each layer's error is measured for every candidate
-// (on a sample of its rows or columns, scaled up), then a Lagrangian relaxation of the
-// multiple-choice knapsack picks one candidate per layer and a greedy pass spends what is left.
+// (on a sample of its rows or columns, scaled up) with its stored bytes (hqq_layer_bytes, the
+// same count plan_size shows); then the best of three feasible answers to the multiple-choice
+// knapsack is kept: a dynamic program over the budget, a Lagrangian relaxation with a greedy
+// pass over what is left, and every uniform choice that fits.
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 #include "core/quant/quant_plan.h"
 #include "core/quant/quant_preset.h"
 
@@ -41,8 +43,7 @@ struct BudgetPlan {
 
 // `base` gives the optimizer and axis; bits and group sizes come from the candidates.
 BudgetPlan plan_for_budget(const std::filesystem::path& model_dir, const QuantConfig& base,
-                           const BudgetOptions& o, const ProgressFn& progress = {},
-                           const CancelToken* cancel = nullptr);
+                           const BudgetOptions& o, const JobContext& job = {});
 
 // The knapsack step alone (used by plan_for_budget; exposed for tests): picks one candidate per
 // layer with sum of bytes <= budget minimising the summed error. Throws InputError when even the

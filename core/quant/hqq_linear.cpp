@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
+#include "core/io/checkpoint.h"
 #include "core/quant/hqq_packing.h"
 #include "kernels/lowbit_ops.h"
 
@@ -314,6 +314,9 @@ std::unique_ptr<HqqLinear> load_hqq_linear(const Checkpoint& ckpt, const std::st
   if (scale.sizes().vec() != layout[1].second.second || zero.sizes() != scale.sizes())
     bad("scale/zero shapes do not match the group size");
   if (!at::isFloatingType(zero.scalar_type())) bad("zero must be floating point");
+  // A NaN or inf scale/zero would dequantize to NaN weights and silently poison every output.
+  if (!at::isfinite(scale).all().item<bool>() || !at::isfinite(zero).all().item<bool>())
+    bad("scale or zero holds values that are not finite (NaN or inf)");
   at::Tensor bias = has_bias ? need("bias") : at::Tensor();
   return std::make_unique<HqqLinear>(packed, scale, zero, shape, c.nbits,
                                      resolve_group_size(shape, c, prefix), c.axis, bias,

@@ -34,6 +34,12 @@ struct QuantConfig {
   float kappa = 1.01f;
   int iters = 20;
   at::ScalarType meta_dtype = at::kHalf;  // storage dtype of scale and zero
+  // scale_bits > 0: the two-level format (twolevel_format.h) instead: sub-group scale and zero
+  // as scale_bits/zero_bits integers under an fp16 pair per super_group weights (axis 1 only).
+  int scale_bits = 0, zero_bits = 0;
+  int64_t super_group = 256;
+  bool rotate = false;  // two-level only: randomized Hadamard rotation of the input (incoherence.h)
+  bool two_level() const { return scale_bits > 0; }
 };
 
 // Codes in the reference's grouped layout, unpacked, with their meta-data.

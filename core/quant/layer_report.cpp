@@ -14,6 +14,7 @@ nlohmann::json LayerReport::to_json() const {
           {"optimizer", optimizer},
           {"rel_error", rel_error},
           {"sq_error", sq_error},
+          {"weight_sq", weight_sq},
           {"seconds", seconds},
           {"stored_bytes", stored_bytes},
           {"parameters", parameters},
@@ -37,6 +38,7 @@ LayerReport LayerReport::from_json(const nlohmann::json& j, const std::string& l
     r.optimizer = j.at("optimizer").get<std::string>();
     r.rel_error = j.at("rel_error").get<double>();
     r.sq_error = j.at("sq_error").get<double>();
+    r.weight_sq = j.value("weight_sq", 0.0);  // absent in reports of 0.1.0
     r.seconds = j.at("seconds").get<double>();
     r.stored_bytes = j.at("stored_bytes").get<int64_t>();
     r.parameters = j.at("parameters").get<int64_t>();

@@ -19,6 +19,7 @@ struct LayerReport {
   std::string optimizer;
   double rel_error = 0;  // ||W - Ŵ||_F / ||W||_F
   double sq_error = 0;   // ||W - Ŵ||_F²
+  double weight_sq = 0;  // ||W||_F², so totals stay right for layers with zero error
   double seconds = 0;
   int64_t stored_bytes = 0;
   int64_t parameters = 0;

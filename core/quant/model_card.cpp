@@ -16,6 +16,13 @@ ModelInfo describe_model(const std::filesystem::path& dir) {
     info.estimates.push_back(
         {p.name, size.bits_per_weight, static_cast<uint64_t>(std::llround(size.total_bytes))});
   }
+  // Two-level presets only where every layer fits them (inputs a multiple of the super-group).
+  for (const auto& p : twolevel_presets()) {
+    const PlanSize size = plan_size(info, plan_from_preset(p.name));
+    if (size.invalid_layers > 0) continue;
+    info.estimates.push_back(
+        {p.name, size.bits_per_weight, static_cast<uint64_t>(std::llround(size.total_bytes))});
+  }
   return info;
 }
 

@@ -1,6 +1,9 @@
 #include "core/quant/plan_size.h"
 
+#include "core/base/error.h"
 #include "core/model/module_names.h"
+#include "core/quant/layer_bytes.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 
@@ -23,19 +26,6 @@ std::vector<ModuleShape> projection_shapes(const ModelConfig& c) {
   return out;
 }
 
-namespace {
-// Bytes of one layer as stored: packed codes plus fp16 scale and zero per group. Codes are
-// packed along the first dimension of the grouped layout ([numel/g, g] on axis 1, [g, numel/g]
-// on axis 0); 3-bit packs ten codes per int32 and pads that dimension to a multiple of ten.
-double layer_bytes(int nbits, int64_t numel, int64_t g, int axis) {
-  const int64_t groups = numel / g;
-  const int64_t rows = axis == 1 ? groups : g, cols = numel / rows;
-  const double codes = nbits == 3 ? 4.0 * static_cast<double>((rows + 9) / 10 * cols)
-                                  : static_cast<double>(numel) * nbits / 8.0;
-  return codes + 4.0 * static_cast<double>(groups);
-}
-}  // namespace
-
 PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
   PlanSize s;
   double quantized_bits = 0;
@@ -46,11 +36,24 @@ PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
       s.kept_parameters += n;
       continue;
     }
+    s.quantized_parameters += n;
+    if (cfg->two_level()) {  // exactly what twolevel_state_layout will write
+      const TwoLevelParams p = twolevel_params(*cfg);
+      try {
+        check_twolevel(p, m.out_features, m.in_features, m.name);
+      } catch (const InputError&) {
+        ++s.invalid_layers;
+        quantized_bits += 8.0 * static_cast<double>(n) * twolevel_bits_per_weight(p) / 8.0;
+        continue;
+      }
+      quantized_bits += 8.0 * static_cast<double>(
+                                  twolevel_layer_bytes(p, m.out_features, m.in_features));
+      continue;
+    }
     const int64_t g =
         cfg->group_size > 0 ? cfg->group_size : (cfg->axis == 1 ? m.in_features : m.out_features);
     if (n % g != 0) ++s.invalid_layers;
-    s.quantized_parameters += n;
-    quantized_bits += 8.0 * layer_bytes(cfg->nbits, n, g, cfg->axis);
+    quantized_bits += 8.0 * hqq_layer_bytes(cfg->nbits, n, g, cfg->axis);
   }
   const int64_t other = info.parameters - s.quantized_parameters - s.kept_parameters;
   s.kept_parameters += std::max<int64_t>(other, 0);

@@ -1,6 +1,7 @@
 #pragma once
 // What a quantization plan costs before anything is quantized: per-module shapes come from
-// config.json, so the GUI can show bits per weight and model size live while a plan is edited.
+// config.json and each layer's bytes from hqq_layer_bytes (the count the planner and the model
+// card use too), so the GUI can show bits per weight and model size live while a plan is edited.
 #include <cstdint>
 #include <string>
 #include <vector>

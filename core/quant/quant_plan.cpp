@@ -2,6 +2,7 @@
 
 #include "core/base/error.h"
 #include "core/quant/quant_preset.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 namespace {
@@ -26,6 +27,10 @@ std::optional<QuantConfig> QuantPlan::config_for(const std::string& module) cons
     if (r.nbits) c.nbits = *r.nbits;
     if (r.group_size) c.group_size = *r.group_size;
     if (r.axis) c.axis = *r.axis;
+    if (r.scale_bits) c.scale_bits = *r.scale_bits;
+    if (r.zero_bits) c.zero_bits = *r.zero_bits;
+    if (r.super_group) c.super_group = *r.super_group;
+    if (r.rotate) c.rotate = *r.rotate;
   }
   if (keep) return std::nullopt;
   return c;
@@ -38,6 +43,9 @@ QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label
   if (auto v = opt<int64_t>(j, "group_size", label)) p.defaults.group_size = *v;
   if (auto v = opt<int>(j, "axis", label)) p.defaults.axis = *v;
   if (auto v = opt<int>(j, "iters", label)) p.defaults.iters = *v;
+  if (auto v = opt<int>(j, "scale_bits", label)) p.defaults.scale_bits = *v;
+  if (auto v = opt<int>(j, "zero_bits", label)) p.defaults.zero_bits = *v;
+  if (auto v = opt<int64_t>(j, "super_group", label)) p.defaults.super_group = *v;
   if (j.contains("optimizer")) {
     if (!j["optimizer"].is_string()) fail_input(label, "\"optimizer\" must be a string");
     try {
@@ -46,6 +54,14 @@ QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label
       fail_input(label, e.what());
     }
   }
+  auto boolean = [&](const nlohmann::json& o, const char* key,
+                     const std::string& where) -> std::optional<bool> {
+    if (!o.contains(key)) return std::nullopt;
+    if (!o[key].is_boolean())
+      fail_input(where, std::string("\"") + key + "\" must be true or false");
+    return o[key].get<bool>();
+  };
+  if (auto v = boolean(j, "rotate", label)) p.defaults.rotate = *v;
   if (j.contains("round_zero")) {
     if (!j["round_zero"].is_boolean()) fail_input(label, "\"round_zero\" must be true or false");
     p.defaults.round_zero = j["round_zero"].get<bool>();
@@ -63,6 +79,10 @@ QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label
       r.nbits = opt<int>(o, "nbits", where);
       r.group_size = opt<int64_t>(o, "group_size", where);
       r.axis = opt<int>(o, "axis", where);
+      r.scale_bits = opt<int>(o, "scale_bits", where);
+      r.zero_bits = opt<int>(o, "zero_bits", where);
+      r.super_group = opt<int64_t>(o, "super_group", where);
+      r.rotate = boolean(o, "rotate", where);
       if (o.contains("skip")) {
         if (!o["skip"].is_boolean()) fail_input(where, "\"skip\" must be true or false");
         r.skip = o["skip"].get<bool>();
@@ -81,6 +101,30 @@ QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label
   for (const auto& r : p.overrides)
     check(r.nbits.value_or(p.defaults.nbits), r.axis.value_or(p.defaults.axis),
           r.group_size.value_or(0));
+  auto check_two_level = [&](QuantConfig c, const QuantRule* r) {
+    if (r) {
+      if (r->nbits) c.nbits = *r->nbits;
+      if (r->group_size) c.group_size = *r->group_size;
+      if (r->axis) c.axis = *r->axis;
+      if (r->scale_bits) c.scale_bits = *r->scale_bits;
+      if (r->zero_bits) c.zero_bits = *r->zero_bits;
+      if (r->super_group) c.super_group = *r->super_group;
+      if (r->rotate) c.rotate = *r->rotate;
+    }
+    if (c.rotate && !c.two_level())
+      fail_input(label, "\"rotate\" needs a two-level format (scale_bits > 0)");
+    if (c.scale_bits < 0) fail_input(label, "scale_bits must be 0 (fp16 meta) or 2..8");
+    if (!c.two_level()) return;
+    if (c.axis != 1) fail_input(label, "two-level formats group along the input (axis 1) only");
+    try {
+      const TwoLevelParams tp = twolevel_params(c);
+      check_twolevel(tp, 1, tp.super_group, "plan");
+    } catch (const InputError& e) {
+      fail_input(label, e.what());
+    }
+  };
+  check_two_level(p.defaults, nullptr);
+  for (const auto& r : p.overrides) check_two_level(p.defaults, &r);
   return p;
 }
 
@@ -91,16 +135,27 @@ nlohmann::json QuantPlan::to_json() const {
     if (r.nbits) e["nbits"] = *r.nbits;
     if (r.group_size) e["group_size"] = *r.group_size;
     if (r.axis) e["axis"] = *r.axis;
+    if (r.scale_bits) e["scale_bits"] = *r.scale_bits;
+    if (r.zero_bits) e["zero_bits"] = *r.zero_bits;
+    if (r.super_group) e["super_group"] = *r.super_group;
+    if (r.rotate) e["rotate"] = *r.rotate;
     if (r.skip) e["skip"] = true;
     o.push_back(e);
   }
-  return {{"nbits", defaults.nbits},
-          {"group_size", defaults.group_size},
-          {"axis", defaults.axis},
-          {"optimizer", optimizer_name(defaults.optimizer)},
-          {"round_zero", defaults.round_zero},
-          {"iters", defaults.iters},
-          {"overrides", o}};
+  nlohmann::json j = {{"nbits", defaults.nbits},
+                      {"group_size", defaults.group_size},
+                      {"axis", defaults.axis},
+                      {"optimizer", optimizer_name(defaults.optimizer)},
+                      {"round_zero", defaults.round_zero},
+                      {"iters", defaults.iters},
+                      {"overrides", o}};
+  if (defaults.two_level()) {
+    j["scale_bits"] = defaults.scale_bits;
+    j["zero_bits"] = defaults.zero_bits;
+    j["super_group"] = defaults.super_group;
+    j["rotate"] = defaults.rotate;
+  }
+  return j;
 }
 
 QuantPlan plan_from_preset(const std::string& preset) {
@@ -111,8 +166,26 @@ QuantPlan plan_from_preset(const std::string& preset) {
     plan.defaults.group_size = p.group_size;
     return plan;
   }
+  for (const auto& p : twolevel_presets()) {
+    if (p.name != preset) continue;
+    QuantPlan plan;
+    plan.defaults.nbits = p.bits;
+    plan.defaults.group_size = p.group_size;
+    plan.defaults.scale_bits = p.scale_bits;
+    plan.defaults.zero_bits = p.zero_bits;
+    plan.defaults.super_group = p.super_group;
+    for (const auto& m : p.mix) {
+      QuantRule r;
+      r.match = m;
+      r.nbits = p.mix_bits;
+      r.group_size = p.mix_group;
+      plan.overrides.push_back(r);
+    }
+    return plan;
+  }
   std::string names;
   for (const auto& p : quant_presets()) names += (names.empty() ? "" : ", ") + p.name;
+  for (const auto& p : twolevel_presets()) names += ", " + p.name;
   throw InputError("unknown preset '" + preset + "' (available: " + names + ")");
 }
 

@@ -20,6 +20,31 @@ inline const std::vector<QuantPreset>& quant_presets() {
   return kPresets;
 }
 
+// Two-level presets (twolevel_format.h): sub-group scale and zero stored as small integers under
+// one fp16 pair per super-group. `mix`: modules ("self_attn.v_proj", ...) that get `mix_bits`
+// codes and `mix_group` sub-groups instead (like llama.cpp's default k-quant mixes).
+struct TwoLevelPreset {
+  std::string name;
+  int bits;
+  int group_size;
+  int scale_bits, zero_bits;
+  int super_group;
+  std::vector<std::string> mix = {};
+  int mix_bits = 0, mix_group = 0;
+};
+
+inline const std::vector<TwoLevelPreset>& twolevel_presets() {
+  static const std::vector<TwoLevelPreset> kPresets = {
+      {"2bit-tl-g64", 2, 64, 4, 4, 256},  // 2 + 8/64 + 32/256 = 2.25 bits per weight
+      {"2bit-tl-g16", 2, 16, 4, 4, 256},  // 2 + 8/16 + 32/256 = 2.625
+      // 2.625 everywhere but 3.375 on v_proj and down_proj: 2.84 on Llama shapes
+      {"2bit-tl-mix", 2, 16, 4, 4, 256, {"self_attn.v_proj", "mlp.down_proj"}, 3, 32},
+      {"3bit-tl-g64", 3, 64, 4, 4, 256},  // 3 + 8/64 + 32/256 = 3.25
+      {"3bit-tl-g32", 3, 32, 4, 4, 256},  // 3 + 8/32 + 32/256 = 3.375
+  };
+  return kPresets;
+}
+
 // Storage bits per weight with fp16 scale and zero per group: codes plus 32 / group bits.
 // 3-bit codes are stored ten to an int32, i.e. 3.2 bits each.
 inline double bits_per_weight(int bits, int group_size) {

@@ -11,9 +11,12 @@
 #include "core/io/output_folder.h"
 #include "core/io/safetensors_writer.h"
 #include "core/io/sharded_writer.h"
+#include "core/model/fused_projections.h"
 #include "core/model/lora.h"
 #include "core/model/model_config.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/twolevel_linear.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 
@@ -72,6 +75,40 @@ std::vector<double> median_group_levels(const QuantizedTensor& q) {
   return levels;
 }
 
+// A weight the quantizer can take: finite, and small enough that squares and norms of it and of
+// its error stay finite in fp32 (|w| < 1e18; real weights are below 1e3).
+void require_finite_weight(const Checkpoint& ckpt, const std::string& name, const at::Tensor& w) {
+  if (!at::isfinite(w).all().item<bool>())
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values that are not finite");
+  if (w.numel() > 0 && w.abs().max().item<double>() > 1e18)
+    fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values beyond 1e18 in magnitude");
+}
+
+// Runs `f`, turning a libtorch error (whose text carries a C++ stack trace) into an Error that
+// names the file and the tensor being worked on.
+template <typename F>
+auto with_tensor_context(const Checkpoint& ckpt, const std::string& name, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Error(ckpt.file_of(name) + ": tensor '" + name + "': " + e.what_without_backtrace());
+  }
+}
+
+// FNV-1a of the module name: a different, reproducible rotation per layer.
+uint64_t rotation_seed(const std::string& module) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : module) h = (h ^ ch) * 1099511628211ull;
+  return h >> 1;  // stored as int64
+}
+
+bool any_two_level(const QuantPlan& plan) {
+  if (plan.defaults.two_level()) return true;
+  for (const auto& r : plan.overrides)
+    if (r.scale_bits.value_or(0) > 0) return true;
+  return false;
+}
+
 }  // namespace
 
 nlohmann::json QuantizeSummary::to_json() const {
@@ -80,7 +117,7 @@ nlohmann::json QuantizeSummary::to_json() const {
   for (const auto& r : layers) {
     l.push_back(r.to_json());
     sq += r.sq_error;
-    if (r.rel_error > 0) norm_sq += r.sq_error / (r.rel_error * r.rel_error);
+    norm_sq += r.weight_sq;
   }
   return {{"layers", l},
           {"rel_error", norm_sq > 0 ? std::sqrt(sq / norm_sq) : 0.0},
@@ -92,13 +129,16 @@ nlohmann::json QuantizeSummary::to_json() const {
           {"hqq_studio_version", hqq_version()}};
 }
 
-QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContext& job) {
   const auto t0 = Clock::now();
   ModelConfig config = load_model_config(opts.source);
   if (config.raw.contains("quantization_config"))
     fail_input((opts.source / "config.json").string(), "this model is already quantized");
-  Checkpoint ckpt = Checkpoint::open(opts.source);
-  OutputFolder out(opts.output, opts.overwrite);
+  // Phi-3's fused projections are quantized part by part, each under its usual name.
+  const Checkpoint source = Checkpoint::open(opts.source);
+  Checkpoint ckpt = split_fused_projections(source, config);
+  check_config_against_weights(config, ckpt);
+  OutputFolder out(opts.output, opts.overwrite, {opts.source});
 
   QuantizeSummary summary;
   summary.source_bytes = static_cast<int64_t>(ckpt.total_bytes());
@@ -119,6 +159,16 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     copy(p + "input_layernorm.weight");
     copy(p + "post_attention_layernorm.weight");
+    // A fused projection none of whose parts is quantized stays fused, as the family stores it.
+    for (const auto& f : fused_projections(config, l)) {
+      bool kept = true;
+      for (const auto& part : f.parts) kept = kept && !opts.plan.config_for(part.first);
+      for (const char* suffix : {".weight", ".bias"}) {
+        if (!kept || !source.has(f.fused + suffix)) continue;
+        units.push_back(copy_unit(source, f.fused + suffix));
+        for (const auto& part : f.parts) covered.insert(part.first + suffix);
+      }
+    }
     for (const char* proj : kProjectionSuffixes) {
       const std::string module = p + proj;
       const std::string wname = module + ".weight";
@@ -134,41 +184,63 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
       covered.insert(module + ".bias");
       const std::vector<int64_t> shape = ckpt.entry(wname).shape;
       WriteUnit u;
-      for (const auto& [key, layout] :
-           hqq_state_layout(shape, *cfg, has_bias, wname))  // validates the plan early
+      for (const auto& [key, layout] :  // validates the plan early
+           cfg->two_level()
+               ? twolevel_state_layout(shape, twolevel_params(*cfg), has_bias, wname, cfg->rotate)
+               : hqq_state_layout(shape, *cfg, has_bias, wname))
         u.tensors.push_back({module + "." + key, layout.first, layout.second});
       u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
-        const auto start = Clock::now();
-        at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
-        at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
-        const QuantizedTensor q = quantize(w, c, wname);
-        HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
-        at::Tensor w_hat = layer.dequantized(at::kFloat);
-        LayerReport r;
-        r.name = module;
-        r.shape = shape;
-        r.nbits = c.nbits;
-        r.group_size = layer.group_size();
-        r.axis = c.axis;
-        r.optimizer = optimizer_name(c.optimizer);
-        at::Tensor diff = (w - w_hat).to(at::kDouble);
-        r.sq_error = diff.pow(2).sum().item<double>();
-        r.rel_error = std::sqrt(r.sq_error) / w.to(at::kDouble).norm().item<double>();
-        r.parameters = w.numel();
-        r.stored_bytes = layer.storage_bytes();
-        histograms(w, w_hat, &r);
-        r.levels = median_group_levels(q);
-        std::vector<at::Tensor> parts;
-        for (auto& [key, t] : hqq_state_dict(layer, c)) parts.push_back(t);
-        ckpt.release(wname);
-        r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        summary.layers.push_back(r);
-        ++done;
-        report(opts.progress, {"quantize", done, quantized_count,
-                               module + " " + std::to_string(c.nbits) + "-bit rel. error " +
-                                   std::to_string(r.rel_error)});
-        if (opts.on_layer) opts.on_layer(r);
-        return parts;
+        job.check();
+        return with_tensor_context(ckpt, wname, [&] {
+          const auto start = Clock::now();
+          at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
+          require_finite_weight(ckpt, wname, w);
+          at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
+          LayerReport r;
+          at::Tensor w_hat;
+          std::vector<at::Tensor> parts;
+          if (c.two_level()) {
+            // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
+            const Rotation rot =
+                c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
+            const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
+                                                       twolevel_params(c), wname);
+            TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
+            w_hat = layer.dequantized(at::kFloat);
+            r.group_size = c.group_size;
+            r.stored_bytes = layer.storage_bytes();
+            r.levels = twolevel_median_levels(t);
+            for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
+          } else {
+            const QuantizedTensor q = quantize(w, c, wname);
+            HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
+            w_hat = layer.dequantized(at::kFloat);
+            r.group_size = layer.group_size();
+            r.stored_bytes = layer.storage_bytes();
+            r.levels = median_group_levels(q);
+            for (auto& [key, part] : hqq_state_dict(layer, c)) parts.push_back(part);
+          }
+          r.name = module;
+          r.shape = shape;
+          r.nbits = c.nbits;
+          r.axis = c.axis;
+          r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
+          at::Tensor diff = (w - w_hat).to(at::kDouble);
+          r.sq_error = diff.pow(2).sum().item<double>();
+          r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
+          r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
+          r.parameters = w.numel();
+          histograms(w, w_hat, &r);
+          ckpt.release(wname);
+          r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+          summary.layers.push_back(r);
+          ++done;
+          job.report({"quantize", done, quantized_count,
+                      module + " " + std::to_string(c.nbits) + "-bit rel. error " +
+                          std::to_string(r.rel_error)});
+          if (opts.on_layer) opts.on_layer(r);
+          return parts;
+        });
       };
       units.push_back(std::move(u));
     }
@@ -177,8 +249,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   copy("lm_head.weight");
   for (const auto& name : ckpt.names()) copy(name);  // anything else the source carries
 
-  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, opts.cancel);
-  check_cancel(opts.cancel);
+  summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, job);
+  job.check();
 
   nlohmann::json cfg_json = config.raw;
   cfg_json["quantization_config"] = {
@@ -190,6 +262,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
         {"offload_meta", false}}},
       {"skip_modules", {"lm_head"}},
       {"hqq_studio", {{"plan", opts.plan.to_json()}, {"version", hqq_version()}}}};
+  if (any_two_level(opts.plan))  // layers only HQQ Studio reads (docs/FORMATS.md)
+    cfg_json["quantization_config"]["hqq_studio"]["formats"] = {"hqq", "twolevel-v1"};
   write_file_atomic((out.path() / "config.json").string(), cfg_json.dump(2));
   copy_tokenizer_files(opts.source, out.path());
 
@@ -204,55 +278,113 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts) {
   return summary;
 }
 
-void export_dequantized(const fs::path& source, const fs::path& output, bool overwrite,
-                        const ProgressFn& progress, const CancelToken* cancel,
-                        const fs::path& adapter) {
+void export_dequantized(const ExportOptions& o, const JobContext& job) {
+  const fs::path& source = o.source;
+  const fs::path& adapter = o.adapter;
   ModelConfig config = load_model_config(source);
-  Checkpoint ckpt = Checkpoint::open(source);
+  Checkpoint ckpt = split_fused_projections(Checkpoint::open(source), config);
+  check_config_against_weights(config, ckpt);
+  OutputFolder out(o.output, o.overwrite, {source, adapter});
   std::map<std::string, at::Tensor> deltas;
   if (!adapter.empty()) deltas = adapter_deltas(adapter);
-  OutputFolder out(output, overwrite);
+  for (const auto& [m, d] : deltas)
+    if (!ckpt.has(m + ".weight") && !is_hqq_layer(ckpt, m))
+      fail_input(adapter.string(),
+                 "adapts '" + m + "', which " + source.string() + " does not have");
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   const auto modules = decoder_projections(config.num_hidden_layers);
+  // A family that fuses projections (Phi-3) gets them joined back: its parts are always rewritten.
+  std::map<std::string, const FusedProjection*> fused_of;
+  const auto fused = fused_projections(config);
+  for (const auto& f : fused)
+    for (const auto& part : f.parts) fused_of[part.first] = &f;
+  auto rewritten = [&](const std::string& m) {
+    return is_hqq_layer(ckpt, m) || is_twolevel_layer(ckpt, m) || deltas.count(m) ||
+           fused_of.count(m);
+  };
   int64_t total = 0, done = 0;
-  for (const auto& m : modules) total += is_hqq_layer(ckpt, m) || deltas.count(m);
-  for (const auto& m : modules) {
-    const bool hqq = is_hqq_layer(ckpt, m);
-    if (!hqq && !deltas.count(m)) continue;
+  for (const auto& m : modules) total += rewritten(m);
+  auto shape_of = [&](const std::string& m) -> std::vector<int64_t> {
+    const bool hqq = is_hqq_layer(ckpt, m), two_level = is_twolevel_layer(ckpt, m);
+    if (!hqq && !two_level) return ckpt.entry(m + ".weight").shape;
+    const auto shape = ckpt.tensor(m + (hqq ? ".shape" : ".tl_shape"));
+    if (shape.numel() != 2) fail_input(ckpt.dir().string(), "'" + m + "' has a bad shape entry");
+    return {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
+  };
+  // The fp32 weight (and bias, if any) of module m: dequantized or dense, with the adapter merged.
+  auto weight_of = [&](const std::string& m) -> std::pair<at::Tensor, at::Tensor> {
+    const std::vector<int64_t> s = shape_of(m);
+    const bool has_bias = ckpt.has(m + ".bias");
+    at::Tensor w, bias;
+    if (is_twolevel_layer(ckpt, m)) {
+      auto layer = load_twolevel_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+      w = layer->dequantized(at::kFloat);
+      if (has_bias) bias = layer->bias();
+    } else if (is_hqq_layer(ckpt, m)) {
+      auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
+      w = layer->dequantized(at::kFloat);
+      if (has_bias) bias = layer->bias();
+    } else {
+      w = ckpt.tensor(m + ".weight").to(at::kFloat);
+      if (has_bias) bias = ckpt.tensor(m + ".bias");
+    }
+    if (auto d = deltas.find(m); d != deltas.end()) {
+      if (d->second.sizes() != w.sizes())
+        fail_input(adapter.string(),
+                   "the adapter's update for '" + m + "' does not fit the weight");
+      w = w + d->second;
+    }
+    job.report({"export", ++done, total, m});
+    return {w, bias};
+  };
+  auto cover = [&](const std::string& m) {
     for (const auto& name : ckpt.names())
       if (name.rfind(m + ".", 0) == 0) covered.insert(name);
-    std::vector<int64_t> s;
-    if (hqq) {
-      const auto shape = ckpt.tensor(m + ".shape");
-      s = {shape[0].item<int64_t>(), shape[1].item<int64_t>()};
-    } else {
-      s = ckpt.entry(m + ".weight").shape;
+  };
+  for (const auto& f : fused) {
+    int64_t rows = 0, cols = 0;
+    const bool has_bias = ckpt.has(f.parts.front().first + ".bias");
+    for (const auto& [m, n] : f.parts) {
+      const auto s = shape_of(m);
+      if (s[0] != n)
+        fail_input(source.string(), "'" + m + "' has " + std::to_string(s[0]) +
+                                        " rows but config.json implies " + std::to_string(n));
+      rows += s[0], cols = s[1];
+      cover(m);
     }
+    WriteUnit u;
+    u.tensors.push_back({f.fused + ".weight", at::kBFloat16, {rows, cols}});
+    if (has_bias) u.tensors.push_back({f.fused + ".bias", at::kBFloat16, {rows}});
+    u.produce = [&, parts = f.parts, has_bias] {
+      std::vector<at::Tensor> ws, bs;
+      for (const auto& part : parts) {
+        auto [w, b] = weight_of(part.first);
+        ws.push_back(w);
+        if (has_bias) bs.push_back(b.to(at::kFloat));
+      }
+      std::vector<at::Tensor> out = {at::cat(ws, 0).to(at::kBFloat16)};
+      if (has_bias) out.push_back(at::cat(bs, 0).to(at::kBFloat16));
+      return out;
+    };
+    units.push_back(std::move(u));
+  }
+  for (const auto& m : modules) {
+    if (!rewritten(m) || fused_of.count(m)) continue;
+    cover(m);
+    const std::vector<int64_t> s = shape_of(m);
     const bool has_bias = ckpt.has(m + ".bias");
     WriteUnit u;
     u.tensors.push_back({m + ".weight", at::kBFloat16, s});
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
-    u.produce = [&, m, s, has_bias, hqq] {
-      at::Tensor w, bias;
-      if (hqq) {
-        auto layer = load_hqq_linear(ckpt, m, s[0], s[1], has_bias, at::kFloat);
-        w = layer->dequantized(at::kFloat);
-        if (has_bias) bias = layer->bias();
-      } else {
-        w = ckpt.tensor(m + ".weight").to(at::kFloat);
-        if (has_bias) bias = ckpt.tensor(m + ".bias");
-      }
-      if (auto d = deltas.find(m); d != deltas.end()) {
-        if (d->second.sizes() != w.sizes())
-          fail_input(adapter.string(),
-                     "the adapter's update for '" + m + "' does not fit the weight");
-        w = w + d->second;
-      }
-      std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
-      if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-      report(progress, {"export", ++done, total, m});
-      return parts;
+    u.produce = [&, m, has_bias] {
+      job.check();
+      return with_tensor_context(ckpt, m + (is_hqq_layer(ckpt, m) ? ".W_q" : is_twolevel_layer(ckpt, m) ? ".tl_shape" : ".weight"), [&] {
+        auto [w, bias] = weight_of(m);
+        std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
+        if (has_bias) parts.push_back(bias.to(at::kBFloat16));
+        return parts;
+      });
     };
     units.push_back(std::move(u));
   }
@@ -260,7 +392,8 @@ void export_dequantized(const fs::path& source, const fs::path& output, bool ove
     if (covered.count(name)) continue;
     units.push_back(copy_unit(ckpt, name));
   }
-  write_sharded(out.path(), units, 2'000'000'000, cancel);
+  write_sharded(out.path(), units, 2'000'000'000, job);
+  job.check();
   nlohmann::json cfg_json = config.raw;
   cfg_json.erase("quantization_config");
   cfg_json["torch_dtype"] = "bfloat16";

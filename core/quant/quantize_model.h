@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/base/progress.h"
+#include "core/base/job.h"
 #include "core/model/module_names.h"
 #include "core/quant/layer_report.h"
 #include "core/quant/quant_plan.h"
@@ -21,11 +21,9 @@ namespace hqq {
 struct QuantizeOptions {
   std::filesystem::path source, output;
   QuantPlan plan;
-  bool overwrite = false;               // replace an existing output folder
-  int64_t shard_bytes = 2'000'000'000;  // target size of each output safetensors file
-  ProgressFn progress;
+  bool overwrite = false;                            // replace an existing output folder
+  int64_t shard_bytes = 2'000'000'000;               // target size of each output safetensors file
   std::function<void(const LayerReport&)> on_layer;  // called as each layer finishes
-  const CancelToken* cancel = nullptr;
 };
 
 struct QuantizeSummary {
@@ -38,14 +36,16 @@ struct QuantizeSummary {
   nlohmann::json to_json() const;
 };
 
-QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts);
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContext& job = {});
 
 // Writes a plain bf16 checkpoint with every HQQ layer of `source` dequantized, for tools that do
 // not read HQQ. Same atomic-output rules. With `adapter` (a PEFT LoRA folder), its update
 // scaling·B·A is merged into each weight it adapts.
-void export_dequantized(const std::filesystem::path& source, const std::filesystem::path& output,
-                        bool overwrite, const ProgressFn& progress = {},
-                        const CancelToken* cancel = nullptr,
-                        const std::filesystem::path& adapter = {});
+struct ExportOptions {
+  std::filesystem::path source, output;
+  std::filesystem::path adapter;  // a PEFT LoRA folder merged into the weights; empty: none
+  bool overwrite = false;         // replace an existing output folder (never a source)
+};
+void export_dequantized(const ExportOptions& o, const JobContext& job = {});
 
 }  // namespace hqq

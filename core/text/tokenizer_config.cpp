@@ -58,6 +58,12 @@ TokenizerConfig load_tokenizer_config(const std::filesystem::path& dir) {
       fail_input(tok_path.string(), "\"chat_template\" must be a string or a list");
     }
   }
+  if (!tc.chat_template.empty()) tc.chat_template_file = tok_path.string();
+  // Newer transformers save the template beside the config, and prefer that file when loading.
+  if (const auto jinja_path = dir / "chat_template.jinja"; std::filesystem::exists(jinja_path)) {
+    tc.chat_template = read_text_file(jinja_path);
+    tc.chat_template_file = jinja_path.string();
+  }
   if (auto it = tok.find("added_tokens_decoder"); it != tok.end() && it->is_object()) {
     for (auto e = it->begin(); e != it->end(); ++e) {
       if (!e.value().is_object() || !e.value().contains("content")) continue;
@@ -80,6 +86,11 @@ TokenizerConfig load_tokenizer_config(const std::filesystem::path& dir) {
       if (auto it = j.find("bos_token_id"); it != j.end() && it->is_number_integer())
         tc.bos_token_id = it->get<int64_t>();
   }
+  // A chat model ends its turn with the tokenizer's eos_token (<|eot_id|>, <|im_end|>), which a
+  // generation_config.json written for the base model may not list: stop on it too, as
+  // transformers' chat pipelines and llama.cpp do.
+  for (const auto& [id, text] : tc.special_tokens)
+    if (text == tc.eos_token) add_ids(nlohmann::json(id), &tc.eos_token_ids);
   return tc;
 }
 

@@ -17,11 +17,12 @@ struct TokenizerConfig {
   std::string unk_token = "<unk>";
   bool add_bos_token = true;
   bool add_eos_token = false;
-  std::string chat_template;                           // the default one; empty when none
+  std::string chat_template;       // the default one; empty when none
+  std::string chat_template_file;  // chat_template.jinja or tokenizer_config.json: for errors
   std::map<std::string, std::string> named_templates;  // from a list-valued chat_template
   std::map<int64_t, std::string> special_tokens;  // added_tokens_decoder entries marked special
   std::optional<int64_t> bos_token_id;
-  std::vector<int64_t> eos_token_ids;
+  std::vector<int64_t> eos_token_ids;  // generation_config.json's, then eos_token's id
 };
 
 // Reads whichever of tokenizer_config.json, generation_config.json and config.json exist.

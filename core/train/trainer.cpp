@@ -7,9 +7,11 @@
 #include "core/base/error.h"
 #include "core/base/json_file.h"
 #include "core/base/memory_stats.h"
+#include "core/generate/kl_divergence.h"
 #include "core/generate/perplexity.h"
 #include "core/io/safetensors_file.h"
 #include "core/io/safetensors_writer.h"
+#include "core/train/distill.h"
 
 namespace hqq {
 
@@ -31,7 +33,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"eval_every", eval_every},
           {"eval_max_tokens", eval_max_tokens},
           {"save_every", save_every},
-          {"seed", seed}};
+          {"seed", seed},
+          {"distill_weight", distill_weight},
+          {"distill_topk", distill_topk}};
 }
 
 nlohmann::json TrainEvent::to_json() const {
@@ -46,6 +50,13 @@ nlohmann::json TrainEvent::to_json() const {
                       {"eta_seconds", eta_seconds},
                       {"rss_bytes", rss_bytes}};
   if (eval_ppl) j["eval_ppl"] = *eval_ppl;
+  if (ce_loss) j["ce_loss"] = *ce_loss;
+  if (distill_kl) {
+    j["distill_kl"] = *distill_kl;
+    j["teacher_seconds"] = teacher_seconds;
+    j["teacher_bytes"] = teacher_bytes;
+  }
+  if (eval_kl) j["eval_kl"] = *eval_kl;
   return j;
 }
 
@@ -100,6 +111,30 @@ Trainer::Trainer(LlamaModel& model, std::vector<std::pair<std::string, at::Tenso
     throw InputError("the training window exceeds the model's maximum positions");
 }
 
+void Trainer::set_teacher(const LlamaModel* teacher, int64_t teacher_bytes) {
+  if (teacher && teacher->config().vocab_size != model_.config().vocab_size)
+    throw InputError("the teacher's vocabulary (" + std::to_string(teacher->config().vocab_size) +
+                     " tokens) differs from the model's (" +
+                     std::to_string(model_.config().vocab_size) + ")");
+  if (!(opts_.distill_weight >= 0 && opts_.distill_weight <= 1))
+    throw InputError("the distillation weight must be in [0, 1]");
+  teacher_ = teacher;
+  teacher_bytes_ = teacher_bytes;
+}
+
+std::pair<double, double> Trainer::evaluate_with_kl() const {
+  if (!teacher_ || eval_tokens_.empty()) return {evaluate(), std::nan("")};
+  std::vector<int64_t> toks = eval_tokens_;
+  if (opts_.eval_max_tokens > 0 && static_cast<int64_t>(toks.size()) > opts_.eval_max_tokens)
+    toks.resize(static_cast<size_t>(opts_.eval_max_tokens));
+  PerplexityOptions p;
+  p.ctx = std::min<int64_t>(train_.window, static_cast<int64_t>(toks.size()));
+  p.batch = 4;
+  LiveReference ref(*teacher_, first_scored_position(p));
+  PerplexityWithKl r = perplexity_with_reference(model_, toks, p, ref);
+  return {r.ppl.ppl, r.kl.mean_kl};
+}
+
 double Trainer::evaluate() const {
   if (eval_tokens_.empty()) return std::nan("");
   at::NoGradGuard no_grad;
@@ -112,34 +147,65 @@ double Trainer::evaluate() const {
   return perplexity(model_, toks, p).ppl;
 }
 
-void Trainer::run(const EventFn& on_event, const CancelToken* cancel,
-                  const std::atomic<bool>* pause, const std::function<void(int64_t)>& checkpoint) {
+void Trainer::run(const EventFn& on_event, const JobContext& job,
+                  const std::function<void(int64_t)>& checkpoint) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const int64_t first = step_;
   while (step_ < opts_.steps) {
-    while (pause && pause->load()) {
-      check_cancel(cancel);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    check_cancel(cancel);
+    job.check();  // waits while paused
     const auto t0 = Clock::now();
     // Batches depend only on (seed, step): a resumed run sees exactly the data it would have.
     std::mt19937_64 rng(opts_.seed * 1000003ull + static_cast<uint64_t>(step_));
-    double loss_sum = 0;
+    double loss_sum = 0, ce_sum = 0, kl_sum = 0;
     for (int64_t micro = 0; micro < opts_.grad_accum; ++micro) {
+      if (micro > 0) job.check();
       auto [x, y] = train_.batch(opts_.batch_size, rng);
       at::Tensor logits = model_.forward(x);
       at::Tensor loss = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}), y.view({-1}));
+      if (teacher_) {
+        at::Tensor teacher_logits;
+        {
+          const auto tt = Clock::now();
+          at::NoGradGuard no_grad;
+          teacher_logits = teacher_->forward(x);
+          teacher_seconds_ += std::chrono::duration<double>(Clock::now() - tt).count();
+        }
+        // The teacher's distribution is learned where the text's next token is (y != -100).
+        at::Tensor kl = distill_kl(logits, teacher_logits, y != -100, opts_.distill_topk);
+        ce_sum += loss.item<double>();
+        kl_sum += kl.item<double>();
+        const double w = opts_.distill_weight;
+        loss = w >= 1 ? kl : (1 - w) * loss + w * kl;
+      }
       (loss / static_cast<double>(opts_.grad_accum)).backward();
       loss_sum += loss.item<double>();
       tokens_ += x.numel();
     }
+    // A diverged run stops before its update reaches the weights (or a checkpoint): the
+    // parameters stay those of the last finite step.
+    if (!std::isfinite(loss_sum))
+      throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                       ": the loss is not finite (NaN or inf); lower the learning rate (--lr)");
     TrainEvent ev;
+    if (teacher_) {
+      ev.ce_loss = ce_sum / static_cast<double>(opts_.grad_accum);
+      ev.distill_kl = kl_sum / static_cast<double>(opts_.grad_accum);
+      ev.teacher_seconds = teacher_seconds_;
+      ev.teacher_bytes = teacher_bytes_;
+    }
     ev.grad_norm = clip_grad_norm(params_, opts_.clip_norm);
+    if (!std::isfinite(ev.grad_norm))
+      throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                       ": the gradient is not finite; lower the learning rate (--lr)");
     ev.lr = learning_rate(opts_, step_);
     optimizer_.step(ev.lr);
     optimizer_.zero_grad();
+    for (const auto& p : params_)
+      if (!at::isfinite(p).all().item<bool>())
+        throw InputError("training diverged at step " + std::to_string(step_ + 1) +
+                         ": the update made the weights non-finite; lower the learning rate "
+                         "(--lr)");
     ++step_;
     ev.step = step_;
     ev.steps = opts_.steps;
@@ -153,7 +219,11 @@ void Trainer::run(const EventFn& on_event, const CancelToken* cancel,
                      static_cast<double>(opts_.steps - step_);
     const bool eval_now =
         (opts_.eval_every > 0 && step_ % opts_.eval_every == 0) || step_ == opts_.steps;
-    if (eval_now && !eval_tokens_.empty()) ev.eval_ppl = evaluate();
+    if (eval_now && !eval_tokens_.empty()) {
+      auto [ppl, kl] = evaluate_with_kl();
+      ev.eval_ppl = ppl;
+      if (!std::isnan(kl)) ev.eval_kl = kl;
+    }
     ev.rss_bytes = memory_stats().rss_bytes;
     if (on_event) on_event(ev);
     if (checkpoint &&

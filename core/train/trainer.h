@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/train/adamw.h"
+#include "core/base/job.h"
 #include "core/model/llama_model.h"
-#include "core/base/progress.h"
+#include "core/train/adamw.h"
 #include "core/train/training_data.h"
 
 namespace hqq {
@@ -31,6 +31,10 @@ struct TrainOptions {
   int64_t eval_max_tokens = 65536;
   int64_t save_every = 0;  // checkpoint every N steps (0: at the end only)
   uint64_t seed = 0;
+  // Distillation (with a teacher, see Trainer::set_teacher): loss = (1 − w)·cross-entropy +
+  // w·KL(teacher ‖ model); distill_topk > 0 keeps only the teacher's top-k plus a rest bucket.
+  double distill_weight = 0;
+  int64_t distill_topk = 0;
   nlohmann::json to_json() const;
 };
 
@@ -43,6 +47,11 @@ struct TrainEvent {
   double elapsed_seconds = 0;
   double eta_seconds = 0;
   int64_t rss_bytes = 0;
+  // With a teacher: the two parts of the loss, the teacher's forward time so far and its weights.
+  std::optional<double> ce_loss, distill_kl;
+  std::optional<double> eval_kl;  // held-out KL(teacher ‖ model) when evaluated
+  double teacher_seconds = 0;
+  int64_t teacher_bytes = 0;
   nlohmann::json to_json() const;
 };
 
@@ -58,12 +67,17 @@ class Trainer {
   using EventFn = std::function<void(const TrainEvent&)>;
   // Runs until opts.steps. Polls `cancel` (throws Cancelled after saving nothing) and `pause`
   // (waits while set) between steps. `checkpoint` is called every save_every steps and at the end.
-  void run(const EventFn& on_event, const CancelToken* cancel = nullptr,
-           const std::atomic<bool>* pause = nullptr,
+  void run(const EventFn& on_event, const JobContext& job = {},
            const std::function<void(int64_t step)>& checkpoint = {});
+
+  // Distil from `teacher` (same vocabulary, run alongside on the same batches, no gradients);
+  // `teacher_bytes` is reported in the events. Must outlive run().
+  void set_teacher(const LlamaModel* teacher, int64_t teacher_bytes = 0);
 
   int64_t step() const { return step_; }
   double evaluate() const;  // held-out perplexity (windows of the training length)
+  // Held-out perplexity and, with a teacher, the KL to it (NaN without one).
+  std::pair<double, double> evaluate_with_kl() const;
   // Optimizer moments + step into `dir` (trainer_state.json, optimizer.safetensors).
   void save_state(const std::filesystem::path& dir) const;
   void load_state(const std::filesystem::path& dir);
@@ -79,6 +93,9 @@ class Trainer {
   AdamW optimizer_;
   int64_t step_ = 0;
   int64_t tokens_ = 0;
+  const LlamaModel* teacher_ = nullptr;
+  int64_t teacher_bytes_ = 0;
+  double teacher_seconds_ = 0;
 };
 
 // Replaces the given parameters by fp32 leaf copies that require grad; returns them.

@@ -3,9 +3,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/text/chat_template.h"
 #include "core/base/error.h"
 #include "core/base/json_file.h"
+#include "core/text/chat_template.h"
 
 namespace hqq {
 
@@ -20,8 +20,15 @@ DataFormat detect(const fs::path& file) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    return j.is_object() && j.contains("messages") ? DataFormat::JsonlChat : DataFormat::JsonlText;
+    // Only the format is decided here; a malformed line is reported when it is read.
+    if (line.find("\"messages\"") == std::string::npos) return DataFormat::JsonlText;
+    try {
+      auto j = parse_json_text(line, file.string());
+      return j.is_object() && j.contains("messages") ? DataFormat::JsonlChat
+                                                     : DataFormat::JsonlText;
+    } catch (const InputError&) {
+      return DataFormat::JsonlText;
+    }
   }
   return DataFormat::JsonlText;
 }
@@ -46,7 +53,7 @@ void encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
   const auto& cfg = tok.config();
   auto encode = [&](size_t n, bool gen) {
     std::vector<ChatMessage> part(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(n));
-    std::string text = render_chat(cfg.chat_template, part, gen, cfg.bos_token, cfg.eos_token);
+    std::string text = render_chat(cfg, part, gen);
     return tok.encode(text, cfg.chat_template.empty() && cfg.add_bos_token, true);
   };
   std::vector<int64_t> full = encode(msgs.size(), false);
@@ -58,6 +65,39 @@ void encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
     size_t end = std::min(encode(i + 1, false).size(), full.size());
     for (size_t k = begin; k < end; ++k) (*mask)[k] = 1;
     if (cfg.chat_template.empty() && end < full.size()) (*mask)[end] = 0;
+  }
+}
+
+// Tokenizing a long text in one call costs ~240 bytes of memory per input byte (the tokenizer's
+// lattice and piece lists); cutting it into pieces of about this size bounds that to a few tens
+// of MB whatever the file size, and lets a stop signal through between pieces.
+constexpr size_t kEncodeChunkBytes = 256 * 1024;
+
+// Appends the tokens of `text` to `out`, encoded piece by piece. A cut falls at a space, which is
+// dropped: the next piece starts a word, and the tokenizer's leading-space marker stands for the
+// dropped space, so the tokens are those of the whole text (SentencePiece splits at spaces
+// first). Without a space in reach the cut falls at a newline, else at a UTF-8 boundary.
+void encode_chunked(const Tokenizer& tok, std::string_view text, bool add_bos,
+                    std::vector<int32_t>* out, const JobContext& job) {
+  bool first = true;
+  while (!text.empty()) {
+    job.check();
+    size_t n = text.size(), skip = 0;
+    if (n > kEncodeChunkBytes) {
+      n = kEncodeChunkBytes;
+      const std::string_view head = text.substr(0, n);
+      if (size_t sp = head.rfind(' '); sp != std::string_view::npos && sp > n / 2) {
+        n = sp, skip = 1;
+      } else if (size_t nl = head.rfind('\n'); nl != std::string_view::npos && nl > n / 2) {
+        n = nl + 1;
+      } else {
+        while (n > 1 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+      }
+    }
+    const std::vector<int64_t> ids = tok.encode(text.substr(0, n), add_bos && first);
+    for (int64_t id : ids) out->push_back(static_cast<int32_t>(id));
+    first = false;
+    text.remove_prefix(n + skip);
   }
 }
 
@@ -114,7 +154,7 @@ std::pair<at::Tensor, at::Tensor> TokenWindows::batch(int64_t batch_size,
 }
 
 TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokenizer& tok,
-                                int64_t window, DataFormat format) {
+                                int64_t window, DataFormat format, const JobContext& job) {
   if (window < 2) throw InputError("the training window must be at least 2 tokens");
   if (files.empty()) throw InputError("no training data given");
   TokenWindows d;
@@ -122,29 +162,34 @@ TokenWindows load_training_data(const std::vector<fs::path>& files, const Tokeni
   d.pad_id = tok.eos_ids().empty() ? 0 : tok.eos_ids()[0];
   for (const auto& f : files) {
     if (!fs::exists(f)) fail_input(f.string(), "does not exist");
+    if (fs::is_directory(f))
+      fail_input(f.string(), "is a folder; a training data file is expected");
     const DataFormat fmt = format == DataFormat::Auto ? detect(f) : format;
     if (fmt == DataFormat::Text) {
-      std::vector<int64_t> ids = tok.encode(read_text_file(f), /*add_bos=*/true);
-      if (ids.size() <= 1) fail_input(f.string(), "contains no text");
-      d.stream.insert(d.stream.end(), ids.begin(), ids.end());
+      const size_t before = d.stream.size();
+      encode_chunked(tok, read_text_file(f), /*add_bos=*/true, &d.stream, job);
+      if (d.stream.size() - before <= 1) fail_input(f.string(), "contains no text");
       continue;
     }
     std::ifstream in(f);
     std::string line;
     int64_t line_no = 0, records = 0;
     while (std::getline(in, line)) {
+      job.check();
       ++line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       const std::string where = f.string() + ":" + std::to_string(line_no);
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) fail_input(where, "not a JSON object");
+      nlohmann::json j = parse_json_text(line, where);
+      line = std::string();  // the parsed record holds the text now; do not keep it twice
+      if (!j.is_object()) fail_input(where, "not a JSON object");
       ++records;
       if (fmt == DataFormat::JsonlText) {
         if (!j.contains("text") || !j["text"].is_string())
           fail_input(where, "needs a string \"text\" field");
-        std::vector<int64_t> ids = tok.encode(j["text"].get<std::string>(), true);
-        if (!tok.eos_ids().empty()) ids.push_back(tok.eos_ids()[0]);
-        d.stream.insert(d.stream.end(), ids.begin(), ids.end());
+        std::string text = std::move(j["text"].get_ref<std::string&>());
+        j = nullptr;
+        encode_chunked(tok, text, true, &d.stream, job);
+        if (!tok.eos_ids().empty()) d.stream.push_back(static_cast<int32_t>(tok.eos_ids()[0]));
       } else {
         if (!j.contains("messages")) fail_input(where, "needs a \"messages\" list");
         std::vector<int32_t> ids;

@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/base/job.h"
 #include "core/text/tokenizer.h"
 
 namespace hqq {
@@ -37,9 +38,11 @@ struct TokenWindows {
 
 // Reads one or more files in `format` (Auto: by extension and content). Throws InputError naming
 // the file (and line) on malformed records, empty data or data shorter than one window.
+// Long texts are tokenized in pieces (bounded memory); `job` is checked between pieces and
+// records.
 TokenWindows load_training_data(const std::vector<std::filesystem::path>& files,
                                 const Tokenizer& tok, int64_t window,
-                                DataFormat format = DataFormat::Auto);
+                                DataFormat format = DataFormat::Auto, const JobContext& job = {});
 
 DataFormat data_format_from_name(const std::string& name);  // "auto", "text", "jsonl", "chat"
 

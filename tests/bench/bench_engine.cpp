@@ -107,7 +107,7 @@ void BM_DecodeQuantized(benchmark::State& state) {
   set_compute_threads(0);
   const int bits = static_cast<int>(state.range(0));
   const int64_t ctx = state.range(1);
-  LoadedModel m = load_model(quantized_fixture(bits), "bfloat16");
+  LoadedModel m = load_model(quantized_fixture(bits), {.dtype = "bfloat16"});
   KvCache cache = m.model.make_cache(1, ctx + 1);
   m.model.forward(at::randint(0, 32000, {1, ctx}, at::kLong), &cache);
   at::Tensor one = at::randint(0, 32000, {1, 1}, at::kLong);
@@ -127,7 +127,7 @@ BENCHMARK(BM_DecodeQuantized)
 void BM_PrefillQuantized(benchmark::State& state) {
   set_compute_threads(0);
   const int bits = static_cast<int>(state.range(0));
-  LoadedModel m = load_model(quantized_fixture(bits), "bfloat16");
+  LoadedModel m = load_model(quantized_fixture(bits), {.dtype = "bfloat16"});
   const int64_t T = state.range(1);
   at::Tensor tokens = at::randint(0, 32000, {1, T}, at::kLong);
   for (auto _ : state) {

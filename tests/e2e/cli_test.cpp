@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/cli_support.h"
+#include "tests/e2e/hf_model_fixture.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -13,32 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 using hqq::test::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result hqq(const std::string& args, const std::string& stdin_text = "") {
-  TempDir tmp;
-  std::string cmd = std::string(HQQ_CLI_PATH) + " " + args + " > " + (tmp / "out").string() +
-                    " 2> " + (tmp / "err").string();
-  if (!stdin_text.empty()) {
-    hqq::test::write_file(tmp / "in", stdin_text);
-    cmd += " < " + (tmp / "in").string();
-  } else {
-    cmd += " < /dev/null";
-  }
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = hqq::test::read_file(tmp / "out");
-  r.err = hqq::test::read_file(tmp / "err");
-  return r;
-}
-
-std::string model(const std::string& name) {
-  return (hqq::test::fixtures() / "models" / name).string();
-}
+using hqq::test::hqq;
+using hqq::test::model;
+using hqq::test::Result;
 
 TEST(Cli, VersionAndHelp) {
   Result v = hqq("--version");
@@ -47,6 +26,28 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(hqq("--help").code, 0);
   EXPECT_EQ(hqq("").code, 2);
   EXPECT_EQ(hqq("no-such-command").code, 2);
+}
+
+TEST(Cli, GlobalOptionsAfterTheSubcommandAndTheDeviceOption) {
+  const std::string m = model("llama_chat_tok1000");
+  Result r = hqq("generate " + m + " --prompt 'In the beginning' -n 3 --threads 2 --json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"].size(), 3u);
+  EXPECT_TRUE(r.err.empty()) << r.err;  // -q after the subcommand is honoured too
+  Result cpu = hqq("--json -q generate " + m + " --prompt 'In the beginning' -n 3 --device cpu");
+  ASSERT_EQ(cpu.code, 0) << cpu.err;
+  EXPECT_EQ(nlohmann::json::parse(cpu.out)["tokens"], nlohmann::json::parse(r.out)["tokens"]);
+  EXPECT_EQ(hqq("-q generate " + m + " --prompt x -n 1 --device auto").code, 0);
+  // This build has no CUDA libtorch and no GPU: cuda is refused with the reason, never a crash.
+  Result cuda = hqq("-q generate " + m + " --prompt x -n 1 --device cuda");
+  EXPECT_EQ(cuda.code, 2);
+  EXPECT_NE(cuda.err.find("--device cuda"), std::string::npos) << cuda.err;
+  Result bogus = hqq("-q generate " + m + " --prompt x -n 1 --device tpu");
+  EXPECT_EQ(bogus.code, 2);
+  EXPECT_NE(bogus.err.find("unknown device"), std::string::npos) << bogus.err;
+  Result info = hqq("--json info " + m + " --device cpu");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["device"], "cpu");
 }
 
 TEST(Cli, InfoJsonCountsParametersFromHeaders) {
@@ -137,6 +138,42 @@ TEST(Cli, BadInputExitsWithTwoAndNamesTheFile) {
   EXPECT_NE(no_tok.err.find("tokenizer"), std::string::npos) << no_tok.err;
 }
 
+// A model folder's chat template is untrusted input: a hostile one (stack-deep nesting, a
+// billion-item range, endless macro recursion) is a bad-input error naming the file, not a crash.
+TEST(Cli, HostileChatTemplateExitsWithTwoAndNamesTheFile) {
+  TempDir tmp;
+  fs::path dir = tmp / "hostile";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(model("llama_chat_tok1000")))
+    fs::copy(e.path(), dir / e.path().filename());
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(dir / "tokenizer_config.json"));
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  const std::string templates[] = {
+      "{{ " + repeat("(", 8000) + "1" + repeat(")", 8000) + " }}",
+      repeat("{% if true %}", 20000) + repeat("{% endif %}", 20000),
+      "{% for i in range(10**9) %}{{ i }}{% endfor %}",
+  };
+  for (const auto& t : templates) {
+    cfg["chat_template"] = t;
+    hqq::test::write_file(dir / "tokenizer_config.json", cfg.dump());
+    Result r = hqq("generate " + dir.string() + " --chat -p hi -n 2");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find((dir / "tokenizer_config.json").string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("limit"), std::string::npos) << r.err;
+  }
+  // chat_template.jinja, when present, is the template (as transformers loads it).
+  hqq::test::write_file(dir / "chat_template.jinja",
+                        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  Result r = hqq("generate " + dir.string() + " --chat -p hi -n 2");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find((dir / "chat_template.jinja").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("called more than 50 deep"), std::string::npos) << r.err;
+}
+
 }  // namespace
 
 namespace {
@@ -172,10 +209,305 @@ TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
   double pb = nlohmann::json::parse(base.out)["ppl"].get<double>(),
          pa = nlohmann::json::parse(adapted.out)["ppl"].get<double>();
   EXPECT_NE(pb, pa);  // the adapter is applied
+  // Global options where users type them: after the subcommand and its model.
+  Result after =
+      hqq("ppl " + (tmp / "q").string() + " --text " + text.string() +
+          " --ctx 32 --max-tokens 640 --adapter " + (tmp / "ad").string() + " --json -q");
+  ASSERT_EQ(after.code, 0) << after.err;
+  EXPECT_EQ(nlohmann::json::parse(after.out)["ppl"].get<double>(), pa);
   Result bad = hqq("-q --adapter " + tmp.path().string() + " ppl " + (tmp / "q").string() +
                    " --text " + text.string());
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("adapter_config.json"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+
+namespace {
+
+// tokenizer.json checkpoints end to end: tokenize, info, generate, quantize, ppl.
+void run_tokenizer_json_model(const hqq::test::TinyShape& shape, const std::string& prompt,
+                              const std::vector<int64_t>& ids, const std::vector<int64_t>& plain,
+                              const std::string& first_special, size_t once_upon_tokens) {
+  TempDir tmp;
+  const std::string dir = (tmp / "m").string();
+  hqq::test::write_tiny_model(tmp / "m", shape);
+  const std::string quoted = "'" + prompt + "'";
+
+  Result t = hqq("--json tokenize " + dir + " -p " + quoted + " --pieces");
+  ASSERT_EQ(t.code, 0) << t.err;
+  auto tj = nlohmann::json::parse(t.out);
+  EXPECT_EQ(tj["ids"].get<std::vector<int64_t>>(), ids);
+  EXPECT_EQ(tj["pieces"].size(), ids.size());
+  EXPECT_EQ(tj["tokenizer"], "tokenizer.json (BPE, ByteLevel)");
+  Result ns = hqq("tokenize " + dir + " --no-special -p " + quoted);
+  ASSERT_EQ(ns.code, 0) << ns.err;
+  std::string want;
+  for (int64_t id : plain) want += (want.empty() ? "" : " ") + std::to_string(id);
+  EXPECT_EQ(ns.out, want + "\n");
+  hqq::test::write_file(tmp / "in.jsonl", nlohmann::json(prompt).dump() + "\n\"\"\n" +
+                                              nlohmann::json(prompt).dump() + "\n");
+  Result jl = hqq("tokenize " + dir + " --jsonl " + (tmp / "in.jsonl").string());
+  ASSERT_EQ(jl.code, 0) << jl.err;
+  const std::string line = nlohmann::json({{"ids", ids}}).dump();
+  std::vector<int64_t> empty_ids(ids.size() - plain.size() > 0 ? 1 : 0, ids[0]);
+  EXPECT_EQ(jl.out, line + "\n" + nlohmann::json({{"ids", empty_ids}}).dump() + "\n" + line + "\n");
+  hqq::test::write_file(tmp / "bad.jsonl", "\"ok\"\n{\"text\": 1}\n");
+  Result bad = hqq("tokenize " + dir + " --jsonl " + (tmp / "bad.jsonl").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("bad.jsonl:2"), std::string::npos) << bad.err;
+  // Only the tokenizer files: no config.json, no weights.
+  hqq::test::write_tiny_model(tmp / "tok-only", shape, /*weights=*/false);
+  Result only = hqq("--json tokenize " + (tmp / "tok-only").string() + " -p " + quoted);
+  ASSERT_EQ(only.code, 0) << only.err;
+  EXPECT_EQ(nlohmann::json::parse(only.out)["ids"].get<std::vector<int64_t>>(), ids);
+
+  Result info = hqq("--json info " + dir);
+  ASSERT_EQ(info.code, 0) << info.err;
+  auto ij = nlohmann::json::parse(info.out);
+  EXPECT_EQ(ij["tokenizer"], "tokenizer.json (BPE, ByteLevel)");
+  ASSERT_FALSE(ij["special_tokens"].empty());
+  EXPECT_EQ(ij["special_tokens"][0]["text"], first_special);
+  Result text_info = hqq("info " + dir);
+  EXPECT_NE(text_info.out.find("special tokens " + first_special), std::string::npos)
+      << text_info.out;
+
+  Result g = hqq("--json -q generate " + dir + " -p 'Once upon' -n 3");
+  ASSERT_EQ(g.code, 0) << g.err;
+  auto gj = nlohmann::json::parse(g.out);
+  EXPECT_EQ(gj["prompt_tokens"].get<size_t>(), once_upon_tokens);
+  EXPECT_GE(gj["tokens"].size(), 1u);
+  EXPECT_LE(gj["tokens"].size(), 3u);
+
+  Result q = hqq("-q quantize " + dir + " -o " + (tmp / "q").string() + " --preset 2bit-g32");
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_TRUE(fs::exists(tmp / "q" / "tokenizer.json"));
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 4000));
+  for (const std::string m : {dir, (tmp / "q").string()}) {
+    Result p =
+        hqq("-q --json ppl " + m + " --text " + text.string() + " --ctx 32 --max-tokens 128");
+    ASSERT_EQ(p.code, 0) << p.err;
+    auto pj = nlohmann::json::parse(p.out);
+    // Random weights over the real vocabulary: perplexity near the vocabulary size.
+    EXPECT_GT(pj["ppl"].get<double>(), 1000.0);
+    EXPECT_LT(pj["ppl"].get<double>(), 1e6);
+    EXPECT_EQ(pj["tokens_scored"].get<int>(), 4 * 31);
+  }
+}
+
+TEST(Cli, Llama32TokenizerJsonModelEndToEnd) {
+  run_tokenizer_json_model(hqq::test::llama32_shape(), "Hello world<|eot_id|> 123456",
+                           {128000, 9906, 1917, 128009, 220, 4513, 10961},
+                           {9906, 1917, 128009, 220, 4513, 10961}, "<|begin_of_text|>", 3);
+}
+
+TEST(Cli, Qwen25TokenizerJsonModelEndToEnd) {
+  run_tokenizer_json_model(hqq::test::qwen25_shape(), "<|im_start|>user\nHello world 123<|im_end|>",
+                           {151644, 872, 198, 9707, 1879, 220, 16, 17, 18, 151645},
+                           {151644, 872, 198, 9707, 1879, 220, 16, 17, 18, 151645}, "<|endoftext|>",
+                           2);
+}
+
+TEST(Cli, TokenizeSentencepieceFolderAndBadInput) {
+  Result r = hqq("--json tokenize " + model("llama_chat_tok1000") + " -p 'In the beginning'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tokenizer"], "sentencepiece");
+  ASSERT_GE(j["ids"].size(), 2u);
+  EXPECT_EQ(j["ids"][0], 1);  // BOS
+  Result n =
+      hqq("--json tokenize " + model("llama_chat_tok1000") + " --no-special -p 'In the beginning'");
+  ASSERT_EQ(n.code, 0) << n.err;
+  EXPECT_EQ(nlohmann::json::parse(n.out)["ids"].size() + 1, j["ids"].size());
+  EXPECT_EQ(hqq("tokenize " + model("llama_chat_tok1000")).code, 2);  // no input given
+  TempDir tmp;
+  hqq::test::write_file(tmp / "tokenizer.json",
+                        R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
+  Result w = hqq("tokenize " + tmp.path().string() + " -p hi");
+  EXPECT_EQ(w.code, 2);
+  EXPECT_NE(w.err.find("tokenizer.json: WordPiece model: not supported"), std::string::npos)
+      << w.err;
+}
+
+// Every family beyond Llama goes through the CLI's whole path: quantize, score, fine-tune.
+class CliFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliFamily, QuantizeScoreAndFinetune) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 20000));
+  const std::string src = model(GetParam()), q = (tmp / "q").string();
+  Result qr = hqq("-q --json quantize " + src + " -o " + q + " --preset 2bit-g32");
+  ASSERT_EQ(qr.code, 0) << qr.err;
+  // Every decoder projection (7 per layer, 2 layers) is quantized, Phi-3's fused ones as parts.
+  EXPECT_EQ(nlohmann::json::parse(qr.out)["layers"].size(), 14u) << qr.out;
+  const std::string ppl_args = " --text " + text.string() + " --ctx 32 --max-tokens 320";
+  Result base = hqq("-q --json ppl " + src + ppl_args);
+  Result quant = hqq("-q --json ppl " + q + ppl_args);
+  ASSERT_EQ(base.code, 0) << base.err;
+  ASSERT_EQ(quant.code, 0) << quant.err;
+  const double pb = nlohmann::json::parse(base.out)["ppl"].get<double>(),
+               pq = nlohmann::json::parse(quant.out)["ppl"].get<double>();
+  EXPECT_TRUE(std::isfinite(pb) && std::isfinite(pq));
+  EXPECT_GT(pb, 1.0);
+  EXPECT_NE(pb, pq);  // the quantized layers are the ones that run
+  Result f = hqq("-q --json finetune " + q + " --data " + text.string() + " -o " +
+                 (tmp / "ad").string() + " --steps 2 --batch 2 --seq-len 16 --rank 4");
+  ASSERT_EQ(f.code, 0) << f.err;
+  auto adapter = nlohmann::json::parse(
+      hqq::test::read_file(tmp / "ad" / "adapter_config.json"))["target_modules"];
+  EXPECT_FALSE(adapter.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CliFamily,
+                         ::testing::Values("qwen3_qknorm_tied", "smollm2_tied",
+                                           "mistral_nemo_headdim", "phi3_fused", "gemma2_softcap"));
+
+TEST(Cli, Phi3ExportJoinsTheFusedProjections) {
+  TempDir tmp;
+  const std::string q = (tmp / "q").string(), plain = (tmp / "plain").string();
+  ASSERT_EQ(hqq("-q quantize " + model("phi3_fused") + " -o " + q + " --preset 4bit-g64").code, 0);
+  Result e = hqq("-q export-dequantized " + q + " -o " + plain);
+  ASSERT_EQ(e.code, 0) << e.err;
+  Result info = hqq("--json info " + plain);
+  ASSERT_EQ(info.code, 0) << info.err;
+  // The header of the written file names the fused tensors, not the parts.
+  const std::string bytes = hqq::test::read_file(tmp / "plain" / "model.safetensors");
+  EXPECT_NE(bytes.find("model.layers.0.self_attn.qkv_proj.weight"), std::string::npos);
+  EXPECT_NE(bytes.find("model.layers.1.mlp.gate_up_proj.weight"), std::string::npos);
+  EXPECT_EQ(bytes.find("self_attn.q_proj"), std::string::npos);
+  EXPECT_EQ(bytes.find("mlp.gate_proj"), std::string::npos);
+  // A Phi-3 config asking for longrope is refused with the key named, exit 2.
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "plain" / "config.json"));
+  cfg["rope_scaling"] = {{"type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0}}};
+  hqq::test::write_file(tmp / "plain" / "config.json", cfg.dump());
+  Result bad = hqq("info " + plain);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("rope_scaling"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("longrope"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 20000));
+  Result q = hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() +
+                 " --preset 2bit-tl-g16");
+  ASSERT_EQ(q.code, 0) << q.err;
+  auto s = nlohmann::json::parse(q.out);
+  EXPECT_DOUBLE_EQ(s["bits_per_weight"].get<double>(), 2.625);  // 2 + 8/16 + 32/256, no bias
+  auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "q" / "config.json"));
+  EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["formats"][1], "twolevel-v1");
+  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
+  Result full = hqq("-q --json ppl " + demo + ppl_args);
+  Result quant = hqq("-q --json ppl " + (tmp / "q").string() + ppl_args);
+  ASSERT_EQ(full.code, 0) << full.err;
+  ASSERT_EQ(quant.code, 0) << quant.err;
+  const double pf = nlohmann::json::parse(full.out)["ppl"].get<double>();
+  const double pq = nlohmann::json::parse(quant.out)["ppl"].get<double>();
+  EXPECT_GT(pq, pf);        // 2.6 bits lose something...
+  EXPECT_LT(pq, 1.5 * pf);  // ...but the model still works
+  // A model whose layers do not fit the super-group: exit 2, naming the layer, nothing written.
+  Result bad = hqq("-q quantize " + model("llama_chat_tok1000") + " -o " + (tmp / "b").string() +
+                   " --preset 2bit-tl-g16");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("proj"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "b"));
+}
+
+// hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.
+TEST(Cli, PerplexityWithAReferenceModelOrSavedFile) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(text, hqq::test::read_file(hqq::test::shared_data() / "corpora" /
+                                                   "moby-dick" / "moby-dick.txt")
+                                  .substr(0, 8000));
+  const std::string full = model("llama_chat_tok1000"), q = (tmp / "q").string();
+  ASSERT_EQ(hqq("-q quantize " + full + " -o " + q + " --preset 2bit-g32").code, 0);
+  const std::string common = " --text " + text.string() + " --ctx 64 --method llamacpp";
+  Result self = hqq("-q --json ppl " + full + common + " --reference " + full);
+  ASSERT_EQ(self.code, 0) << self.err;
+  auto js = nlohmann::json::parse(self.out);
+  EXPECT_EQ(js["kl_mean"].get<double>(), 0.0);
+  EXPECT_EQ(js["top1_agreement"].get<double>(), 1.0);
+
+  Result live = hqq("-q --json ppl " + q + common + " --reference " + full);
+  ASSERT_EQ(live.code, 0) << live.err;
+  auto jl = nlohmann::json::parse(live.out);
+  for (const char* key : {"kl_mean", "kl_p99", "top1_agreement", "ppl_ratio", "ppl_reference"})
+    EXPECT_TRUE(jl.contains(key)) << key;
+  EXPECT_GT(jl["kl_mean"].get<double>(), 1e-3);
+  EXPECT_GT(jl["kl_p99"].get<double>(), jl["kl_mean"].get<double>());
+  EXPECT_LT(jl["top1_agreement"].get<double>(), 1.0);
+  EXPECT_EQ(jl["kl_windows"].size(), jl["windows"].get<size_t>());
+  EXPECT_EQ(jl["kl_tokens"].get<int>(), jl["tokens_scored"].get<int>());
+  EXPECT_NEAR(jl["ppl_ratio"].get<double>(),
+              jl["ppl"].get<double>() / jl["ppl_reference"].get<double>(), 1e-6);
+
+  const std::string file = (tmp / "ref.kl").string();
+  Result save = hqq("-q --json ppl " + full + common + " --save-reference " + file);
+  ASSERT_EQ(save.code, 0) << save.err;
+  ASSERT_TRUE(fs::exists(file));
+  Result from_file = hqq("-q --json ppl " + q + common + " --reference " + file);
+  ASSERT_EQ(from_file.code, 0) << from_file.err;
+  auto jf = nlohmann::json::parse(from_file.out);
+  EXPECT_NEAR(jf["kl_mean"].get<double>(), jl["kl_mean"].get<double>(),
+              1e-3 * jl["kl_mean"].get<double>());
+  EXPECT_NEAR(jf["ppl_reference"].get<double>(),
+              nlohmann::json::parse(save.out)["ppl"].get<double>(), 1e-3);
+  // The text output has the per-window table and the summary.
+  Result plain = hqq("-q ppl " + q + common + " --reference " + file);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(plain.out.find("top-1 agreement"), std::string::npos) << plain.out;
+
+  // A reference computed on another context (or text) is refused, naming the file.
+  Result other_ctx = hqq("-q ppl " + q + " --text " + text.string() +
+                         " --ctx 32 --method llamacpp --reference " + file);
+  EXPECT_EQ(other_ctx.code, 2);
+  EXPECT_NE(other_ctx.err.find("ref.kl"), std::string::npos) << other_ctx.err;
+  EXPECT_NE(other_ctx.err.find("ctx"), std::string::npos) << other_ctx.err;
+  Result other_text = hqq("-q ppl " + q + common + " --max-tokens 1500 --reference " + file);
+  EXPECT_EQ(other_text.code, 2);
+  EXPECT_NE(other_text.err.find("another text"), std::string::npos) << other_text.err;
+  EXPECT_EQ(hqq("-q ppl " + q + common + " --reference " + file + " --save-reference x").code, 2);
+}
+
+TEST(Cli, FinetuneDistilsFromATeacher) {
+  TempDir tmp;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 30000));
+  const std::string full = model("llama_chat_tok1000"), q = (tmp / "q").string();
+  ASSERT_EQ(hqq("-q quantize " + full + " -o " + q + " --preset 2bit-g32").code, 0);
+  Result f =
+      hqq("-q --json finetune " + q + " --data " + text.string() + " --eval " + text.string() +
+          " -o " + (tmp / "ad").string() + " --steps 3 --batch 2 --seq-len 32 --rank 4 --teacher " +
+          full + " --distill-weight 0.5 --distill-topk 16");
+  ASSERT_EQ(f.code, 0) << f.err;
+  auto j = nlohmann::json::parse(f.out);
+  EXPECT_EQ(j["distill_weight"].get<double>(), 0.5);
+  EXPECT_EQ(j["distill_topk"].get<int>(), 16);
+  EXPECT_GT(j["teacher_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(j["eval_kl"].get<double>(), 0.0);
+  std::string log = hqq::test::read_file(tmp / "ad" / "training_log.jsonl");
+  auto first = nlohmann::json::parse(log.substr(0, log.find('\n')));
+  for (const char* key : {"distill_kl", "ce_loss", "teacher_seconds", "teacher_bytes"})
+    EXPECT_TRUE(first.contains(key)) << key << " in " << first.dump();
+  EXPECT_NEAR(first["loss"].get<double>(),
+              0.5 * first["ce_loss"].get<double>() + 0.5 * first["distill_kl"].get<double>(), 1e-5);
+  Result no_teacher = hqq("-q finetune " + q + " --data " + text.string() + " -o " +
+                          (tmp / "ad2").string() + " --steps 1 --distill-weight 0.5");
+  EXPECT_EQ(no_teacher.code, 2);
+  EXPECT_NE(no_teacher.err.find("--teacher"), std::string::npos) << no_teacher.err;
 }
 
 }  // namespace

@@ -35,23 +35,8 @@ using hqq::test::TempDir;
 using hqq::test::wait_job;
 using hqq::ui::MainWindow;
 
-void open_demo(MainWindow& w) {
-  w.model_page()->open_model(hqq::ui::demo_model_dir());
-  ASSERT_TRUE(QTest::qWaitFor([&] { return !w.model_page()->busy(); }, 10000));
-  ASSERT_TRUE(w.model_page()->error_text().isEmpty()) << w.model_page()->error_text();
-}
-
-// A main window with its own settings file, showing the demo model.
-struct DemoWindow {
-  TempDir tmp;
-  std::unique_ptr<QSettings> settings = hqq::test::temp_settings(tmp);
-  MainWindow w{*settings};
-  DemoWindow() {
-    w.resize(1280, 820);
-    w.show();
-    open_demo(w);
-  }
-};
+using hqq::test::DemoWindow;
+using hqq::test::open_demo;
 
 void screenshot_page(MainWindow& w, MainWindow::Page p, const QString& name) {
   w.show_page(p);
@@ -64,7 +49,7 @@ void click_bar(hqq::ui::InspectPage& page, int index) {
   auto* chart = const_cast<hqq::ui::Chart*>(page.error_chart());
   chart->replot();
   const double value = page.reports()[static_cast<size_t>(index)].rel_error;
-  const QPoint at(static_cast<int>(chart->xAxis->coordToPixel(index)),
+  const QPoint at(static_cast<int>(chart->xAxis->coordToPixel(page.bar_key(index))),
                   static_cast<int>(chart->yAxis->coordToPixel(value / 2)));
   QTest::mouseClick(chart, Qt::LeftButton, {}, at);
 }
@@ -108,7 +93,8 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   click_bar(*inspect, 5);
   EXPECT_EQ(inspect->selected_layer(), 5);
   const auto* hist = inspect->histogram_chart();
-  ASSERT_EQ(hist->graphCount(), 2);  // before / after
+  ASSERT_EQ(hist->graphCount(), 3);  // before / after, and the levels named in the legend
+  EXPECT_TRUE(hist->graph(2)->name().startsWith("levels of a typical group"));
   EXPECT_GT(hist->graph(0)->data()->size(), 0);
   EXPECT_GE(hist->itemCount(), 2);  // level lines of a 2-bit group (4 levels, some in range)
   EXPECT_LE(hist->itemCount(), 4);
@@ -136,7 +122,8 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   EXPECT_TRUE(ft->status_text().startsWith("Done")) << ft->status_text();
   EXPECT_LT(partial, 6);  // seen while running, not only at the end
   EXPECT_EQ(ft->points(), 6);
-  EXPECT_EQ(ft->eval_points(), 2);  // steps 3 and 6
+  EXPECT_EQ(ft->eval_points(), 3);  // before step 1, then steps 3 and 6
+  EXPECT_EQ(ft->chart()->graph(2)->data()->begin()->key, 0.0);
   EXPECT_TRUE(fs::exists(adapter / "adapter_config.json"));
   EXPECT_TRUE(fs::exists(adapter / "adapter_model.safetensors"));
   screenshot_page(w, MainWindow::kFinetune, "page_finetune");
@@ -150,18 +137,24 @@ TEST(Workflow, QuantizeInspectFinetuneEvaluateChatOnTheDemoModel) {
   ev->start();
   ASSERT_TRUE(wait_job(ev->runner()));
   ASSERT_EQ(ev->history().size(), 3) << ev->status_text();
-  double original = 0, quantized = 0;
+  double original = 0, quantized = 0, quantized_kl = -1;
   for (const auto& r : ev->history()) {
     EXPECT_GT(r.ppl, 1.0);
     EXPECT_GT(r.tokens, 3000);
-    if (r.model == hqq::ui::demo_model_dir()) original = r.ppl;
-    if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl;
+    if (r.model == hqq::ui::demo_model_dir()) {
+      original = r.ppl;
+      EXPECT_EQ(r.kl, 0.0);  // the opened model is the KL reference
+      EXPECT_EQ(r.top1, 1.0);
+    }
+    if (r.model == qpath(out) && r.adapter.isEmpty()) quantized = r.ppl, quantized_kl = r.kl;
   }
   EXPECT_GT(quantized, original);  // 2 bits cost something on held-out text
+  EXPECT_GT(quantized_kl, 0.01);
   {
     MainWindow later(*settings);  // the history is there at the next start
     ASSERT_EQ(later.evaluate_page()->history().size(), 3);
     EXPECT_EQ(later.evaluate_page()->history()[0].ppl, ev->history()[0].ppl);
+    EXPECT_EQ(later.evaluate_page()->history()[1].kl, ev->history()[1].kl);
   }
   screenshot_page(w, MainWindow::kEvaluate, "page_evaluate");
 
@@ -199,6 +192,17 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   EXPECT_GT(mb, 3.0) << size;
   EXPECT_LE(mb, 6.5) << size;
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
+}
+
+TEST(Workflow, ACancelledBudgetPlanSaysCancelledNotFailed) {
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
+  auto* q = w.quantize_page();
+  q->set_budget_gb(0.0065);
+  q->plan_for_budget();
+  q->runner()->cancel();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_EQ(q->status_text(), "Budget planning cancelled.");
 }
 
 TEST(Workflow, PlansRoundTripThroughTheCliFormat) {
@@ -285,7 +289,11 @@ TEST(Workflow, TrainingPausesResumesAndCancels) {
   ft->start();
   ASSERT_TRUE(QTest::qWaitFor([&] { return ft->points() >= 2; }, 60000)) << ft->status_text();
   ft->toggle_pause();
-  QTest::qWait(300);  // the step under way may still finish
+  // The step under way may still finish (it can take a second on a loaded machine).
+  for (int before = -1; before != ft->points();) {
+    before = ft->points();
+    QTest::qWait(1000);
+  }
   const int paused_at = ft->points();
   QTest::qWait(700);
   EXPECT_EQ(ft->points(), paused_at);  // nothing moves while paused

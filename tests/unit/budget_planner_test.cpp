@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/quant/budget_planner.h"
+#include "core/quant/plan_size.h"
 #include "core/io/checkpoint.h"
 #include "core/base/error.h"
 #include "tests/test_support.h"
@@ -92,6 +93,22 @@ TEST(BudgetPlanner, PlansARealModelWithinItsBitBudget) {
   EXPECT_LE(p.total_error, uniform_error);
   EXPECT_EQ(p.plan.overrides.size(), 14u);
   EXPECT_TRUE(p.plan.config_for("model.layers.1.mlp.up_proj").has_value());
+}
+
+TEST(BudgetPlanner, PlannedBytesAreWhatPlanSizePredictsWith3BitPadding) {
+  // The planner and plan_size share one byte count (hqq_layer_bytes): a plan that picks 3-bit
+  // layers, whose codes are padded to ten per int32, must not exceed the budget plan_size shows.
+  auto dir = test::fixtures() / "models" / "llama_chat_tok1000";
+  BudgetOptions o;
+  o.bits_per_weight = 3.6;
+  o.sample = 0;
+  BudgetPlan p = plan_for_budget(dir, QuantConfig{}, o);
+  int three_bit = 0;
+  for (const auto& l : p.layers) three_bit += p.candidates[l.chosen].bits == 3;
+  ASSERT_GT(three_bit, 0);
+  const PlanSize s = plan_size(inspect_model(dir), p.plan);
+  EXPECT_NEAR(s.bits_per_weight, p.bits_per_weight(), 1e-9);
+  EXPECT_LE(s.bits_per_weight, 3.6 + 1e-9);
 }
 
 }  // namespace

@@ -180,7 +180,8 @@ TEST(ChatTemplate, Expressions) {
             "6");
   // A plain set inside a loop does not leak out of it (Jinja scoping).
   EXPECT_EQ(r("{% set n = 1 %}{% for i in range(2) %}{% set n = 5 %}{% endfor %}{{ n }}"), "1");
-  EXPECT_EQ(r("{{ {'a': [1, 'x']} | tojson }}"), "{\"a\":[1,\"x\"]}");
+  // transformers' tojson is json.dumps: ", " and ": " separators.
+  EXPECT_EQ(r("{{ {'a': [1, 'x']} | tojson }}"), "{\"a\": [1, \"x\"]}");
   EXPECT_EQ(r("  {%- if true -%}  A  {%- endif -%}  "), "A");
   EXPECT_EQ(r("{# comment #}B"), "B");
 }
@@ -196,7 +197,8 @@ TEST(ChatTemplate, ErrorsNameLineAndColumn) {
   }
   EXPECT_THROW(ChatTemplate("{% if x %}unclosed"), TemplateError);
   EXPECT_THROW(ChatTemplate("{{ 'unterminated }}"), TemplateError);
-  EXPECT_THROW(ChatTemplate("{% macro m() %}{% endmacro %}"), TemplateError);
+  EXPECT_THROW(ChatTemplate("{% extends 'base.jinja' %}"), TemplateError);  // no loader
+  EXPECT_THROW(ChatTemplate("{% macro m( %}{% endmacro %}"), TemplateError);
   EXPECT_THROW(ChatTemplate("{{ a + }}"), TemplateError);
 }
 

@@ -90,7 +90,7 @@ TEST(Generate, GreedyMatchesUncachedArgmaxRollout) {
     seq.push_back(logits[0][-1].argmax().item<int64_t>());
   }
   EXPECT_EQ(r.tokens, std::vector<int64_t>(seq.begin() + 5, seq.end()));
-  EXPECT_EQ(r.stop_reason, "length");
+  EXPECT_EQ(r.stop_reason, StopReason::Length);
   EXPECT_EQ(r.prompt_tokens, 5);
 }
 
@@ -107,7 +107,7 @@ TEST(Generate, StopsOnEosStreamsTextAndHonoursCancel) {
   opts.stop_token_ids = {free_run.tokens[2]};
   std::string streamed;
   GenerateResult r = generate(model, tok, prompt, opts, [&](std::string_view s) { streamed += s; });
-  EXPECT_EQ(r.stop_reason, "eos");
+  EXPECT_EQ(r.stop_reason, StopReason::Eos);
   EXPECT_EQ(r.tokens.size(),
             std::find(free_run.tokens.begin(), free_run.tokens.end(), free_run.tokens[2]) -
                 free_run.tokens.begin() + 1);
@@ -115,7 +115,8 @@ TEST(Generate, StopsOnEosStreamsTextAndHonoursCancel) {
   CancelToken cancel;
   cancel.cancel();
   opts.stop_token_ids = {-1};
-  EXPECT_EQ(generate(model, tok, prompt, opts, {}, &cancel).stop_reason, "cancelled");
+  EXPECT_EQ(generate(model, tok, prompt, opts, {}, {.cancel = &cancel}).stop_reason,
+            StopReason::Cancelled);
 }
 
 TEST(Generate, StopStringCutsTheText) {
@@ -132,7 +133,7 @@ TEST(Generate, StopStringCutsTheText) {
   std::string streamed;
   GenerateResult r =
       generate(model, tok, {1, 60, 61}, opts, [&](std::string_view s) { streamed += s; });
-  EXPECT_EQ(r.stop_reason, "stop_string");
+  EXPECT_EQ(r.stop_reason, StopReason::StopString);
   EXPECT_EQ(r.text, full.text.substr(0, cut));
   EXPECT_EQ(streamed, r.text);
 }
@@ -145,12 +146,12 @@ TEST(Generate, ReusedStateGivesTheSameReply) {
   opts.stop_token_ids = {-1};
   std::vector<int64_t> turn1 = {1, 10, 11, 12};
   DecodeState state{model.make_cache(1, 64), {}};
-  GenerateResult a = generate(model, tok, turn1, opts, {}, nullptr, &state);
+  GenerateResult a = generate(model, tok, turn1, opts, {}, {}, &state);
   EXPECT_EQ(state.cache.length(), static_cast<int64_t>(state.tokens.size()));
   std::vector<int64_t> turn2 = turn1;
   turn2.insert(turn2.end(), a.tokens.begin(), a.tokens.end());
   turn2.insert(turn2.end(), {20, 21});
-  GenerateResult cached = generate(model, tok, turn2, opts, {}, nullptr, &state);
+  GenerateResult cached = generate(model, tok, turn2, opts, {}, {}, &state);
   GenerateResult fresh = generate(model, tok, turn2, opts);
   EXPECT_EQ(cached.tokens, fresh.tokens);
 }
@@ -202,7 +203,7 @@ TEST(Perplexity, TooShortAndCancelled) {
   EXPECT_THROW(perplexity(model, std::vector<int64_t>(20, 5), opts), InputError);
   CancelToken cancel;
   cancel.cancel();
-  EXPECT_THROW(perplexity(model, std::vector<int64_t>(64, 5), opts, {}, &cancel), Cancelled);
+  EXPECT_THROW(perplexity(model, std::vector<int64_t>(64, 5), opts, {.cancel = &cancel}), Cancelled);
   opts.ctx = 1000;
   EXPECT_THROW(perplexity(model, std::vector<int64_t>(2000, 5), opts),
                InputError);  // beyond max positions

@@ -76,7 +76,7 @@ fs::path fixture() {
 
 TEST(Lora, SavesExactlyThePeftKeysAndShapes) {
   test::TempDir tmp;
-  LoadedModel m = load_model(fixture(), "float32");
+  LoadedModel m = load_model(fixture(), {.dtype = "float32"});
   LoraConfig cfg;
   cfg.r = 8;
   cfg.rank_pattern["self_attn"] = 4;
@@ -107,15 +107,15 @@ TEST(Lora, SavesExactlyThePeftKeysAndShapes) {
 
 TEST(Lora, LoadingAnAdapterGivesIdenticalLogits) {
   test::TempDir tmp;
-  LoadedModel a = load_model(fixture(), "float32");
+  LoadedModel a = load_model(fixture(), {.dtype = "float32"});
   LoraConfig cfg;
   cfg.r = 4;
   apply_lora(a.model, cfg, 7);
   for (auto& [name, l] : lora_layers(a.model))
     l->lora_b() = (at::randn(l->lora_b().sizes()) * 0.1).set_requires_grad(true);
   save_adapter(a.model, cfg, tmp.path());
-  LoadedModel b = load_model(fixture(), "float32");
-  LoadedModel plain = load_model(fixture(), "float32");
+  LoadedModel b = load_model(fixture(), {.dtype = "float32"});
+  LoadedModel plain = load_model(fixture(), {.dtype = "float32"});
   load_adapter(b.model, tmp.path());
   at::Tensor t = at::arange(20, at::kLong).unsqueeze(0);
   at::NoGradGuard no_grad;
@@ -126,7 +126,7 @@ TEST(Lora, LoadingAnAdapterGivesIdenticalLogits) {
 
 TEST(Lora, MismatchedAdapterIsNamed) {
   test::TempDir tmp;
-  LoadedModel a = load_model(fixture(), "float32");
+  LoadedModel a = load_model(fixture(), {.dtype = "float32"});
   LoraConfig cfg;
   cfg.r = 4;
   apply_lora(a.model, cfg);
@@ -134,7 +134,7 @@ TEST(Lora, MismatchedAdapterIsNamed) {
   auto j = nlohmann::json::parse(test::read_file(tmp / "adapter_config.json"));
   j["r"] = 8;  // the weights say 4
   test::write_file(tmp / "adapter_config.json", j.dump());
-  LoadedModel b = load_model(fixture(), "float32");
+  LoadedModel b = load_model(fixture(), {.dtype = "float32"});
   try {
     load_adapter(b.model, tmp.path());
     FAIL();
@@ -154,7 +154,7 @@ namespace {
 TEST(Lora, MergedExportMatchesAdapterOnTheQuantizedModel) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "4bit-g64");
-  LoadedModel a = load_model(tmp / "q", "float32");
+  LoadedModel a = load_model(tmp / "q", {.dtype = "float32"});
   LoraConfig cfg;
   cfg.r = 4;
   cfg.alpha = 8;
@@ -162,13 +162,13 @@ TEST(Lora, MergedExportMatchesAdapterOnTheQuantizedModel) {
   for (auto& [name, l] : lora_layers(a.model))
     l->lora_b() = (at::randn(l->lora_b().sizes()) * 0.05).set_requires_grad(true);
   save_adapter(a.model, cfg, tmp / "adapter");
-  export_dequantized(tmp / "q", tmp / "merged", false, {}, nullptr, tmp / "adapter");
-  LoadedModel merged = load_model(tmp / "merged", "float32");
+  export_dequantized({.source = tmp / "q", .output = tmp / "merged", .adapter = tmp / "adapter"});
+  LoadedModel merged = load_model(tmp / "merged", {.dtype = "float32"});
   at::Tensor t = at::arange(24, at::kLong).unsqueeze(0);
   at::NoGradGuard no_grad;
   at::Tensor want = a.model.forward(t), got = merged.model.forward(t);
   EXPECT_LT(((want - got).norm() / want.norm()).item<double>(), 2e-2);  // bf16 export
-  EXPECT_THROW(export_dequantized(tmp / "q", tmp / "m2", false, {}, nullptr, tmp / "nope"),
+  EXPECT_THROW(export_dequantized({.source = tmp / "q", .output = tmp / "m2", .adapter = tmp / "nope"}),
                InputError);
 }
 

@@ -2,11 +2,11 @@
 
 #include <fstream>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
+#include "core/io/checkpoint.h"
+#include "core/io/safetensors_file.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_config.h"
-#include "core/io/safetensors_file.h"
 #include "tests/test_support.h"
 
 namespace hqq {
@@ -63,7 +63,9 @@ TEST_P(ReferenceLogits, Bf16ComputeStaysClose) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ReferenceLogits,
                          ::testing::Values("llama_gqa_fp32", "llama_tied_llama3_bf16",
-                                           "qwen2_bias_fp16", "mistral_window_headdim"));
+                                           "qwen2_bias_fp16", "mistral_window_headdim",
+                                           "qwen3_qknorm_tied", "smollm2_tied",
+                                           "mistral_nemo_headdim", "phi3_fused", "gemma2_softcap"));
 
 TEST(Model, SlidingWindowChangesLogitsBeyondTheWindow) {
   // Same weights with and without the window: positions < window agree, later ones differ.

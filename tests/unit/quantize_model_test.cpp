@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "core/io/checkpoint.h"
@@ -147,8 +148,8 @@ TEST(QuantizeModel, LoadedModelMatchesInMemoryQuantizationAndEightBitKeepsPerple
   o.plan = plan_from_preset("8bit-g128");
   o.plan.defaults.group_size = 64;
   quantize_checkpoint(o);
-  LoadedModel base = load_model(source(), "float32");
-  LoadedModel q8 = load_model(tmp / "q8", "float32");
+  LoadedModel base = load_model(source(), {.dtype = "float32"});
+  LoadedModel q8 = load_model(tmp / "q8", {.dtype = "float32"});
   std::vector<int64_t> tokens;
   std::string text =
       test::read_file(test::shared_data() / "corpora" / "moby-dick" / "moby-dick.txt")
@@ -177,12 +178,11 @@ TEST(QuantizeModel, CancelLeavesNothingBehind) {
   o.source = source();
   o.output = tmp / "q";
   o.plan = plan_from_preset("2bit-g32");
-  o.cancel = &cancel;
   int layers = 0;
   o.on_layer = [&](const LayerReport&) {
     if (++layers == 3) cancel.cancel();
   };
-  EXPECT_THROW(quantize_checkpoint(o), Cancelled);
+  EXPECT_THROW(quantize_checkpoint(o, {.cancel = &cancel}), Cancelled);
   EXPECT_EQ(layers, 3);
   EXPECT_TRUE(fs::is_empty(tmp.path()));  // neither the output nor a temporary folder
 }
@@ -232,7 +232,7 @@ TEST(QuantizeModel, BadPlansFailBeforeWritingAnything) {
 TEST(QuantizeModel, ExportDequantizedLoadsAsAPlainCheckpoint) {
   TempDir tmp;
   test::quantize_to(source(), tmp / "q", "2bit-g32");
-  export_dequantized(tmp / "q", tmp / "plain", false);
+  export_dequantized({.source = tmp / "q", .output = tmp / "plain"});
   Checkpoint q = Checkpoint::open(tmp / "q"), plain = Checkpoint::open(tmp / "plain");
   auto layer = load_hqq_linear(q, "model.layers.1.mlp.gate_proj", 160, 64, false, at::kBFloat16);
   EXPECT_TRUE(at::equal(plain.tensor("model.layers.1.mlp.gate_proj.weight"),
@@ -250,6 +250,17 @@ TEST(QuantPlan, MatchingRules) {
   EXPECT_TRUE(module_matches("model.layers.13.mlp.down_proj", "model.layers.1*"));
   EXPECT_FALSE(module_matches("model.layers.3.self_attn.q_proj", "mlp"));
   EXPECT_THROW(plan_from_preset("5bit"), InputError);
+}
+
+TEST(QuantizeModel, GlobalRelativeErrorCountsLayersWithZeroError) {
+  // ||W||² is accumulated per layer, not rebuilt from error / rel_error², which drops layers whose
+  // error is zero (an 8-bit layer of a few distinct values, say) and overstates the total.
+  QuantizeSummary s;
+  LayerReport a, b;
+  a.sq_error = 1, a.weight_sq = 100, a.rel_error = 0.1;
+  b.sq_error = 0, b.weight_sq = 300, b.rel_error = 0;
+  s.layers = {a, b};
+  EXPECT_NEAR(s.to_json()["rel_error"].get<double>(), std::sqrt(1.0 / 400.0), 1e-12);
 }
 
 }  // namespace

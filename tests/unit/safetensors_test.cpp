@@ -113,7 +113,8 @@ TEST(Safetensors, WriterChecksOrderAndShapes) {
 }
 
 TEST(SafetensorsMalformed, TruncatedFile) {
-  expect_rejected("\x10\x00\x00", "truncated");
+  // Three bytes, less than the 8-byte length field (a plain literal would stop at the first NUL).
+  expect_rejected(std::string("\x10\x00\x00", 3), "truncated");
 }
 
 TEST(SafetensorsMalformed, HeaderLengthBeyondFile) {

@@ -44,7 +44,7 @@ TEST(Trainer, LearningRateSchedules) {
 
 struct TrainingFixture {
   test::TempDir tmp;
-  LoadedModel m = load_model(fixture(), "float32");
+  LoadedModel m = load_model(fixture(), {.dtype = "float32"});
   TokenWindows data;
   TrainingFixture() {
     test::write_file(tmp / "train.txt", corpus_text(20000));
@@ -95,7 +95,7 @@ TEST(Trainer, ResumeContinuesExactly) {
                      [&](const TrainEvent& e) {
                        if (e.step == 3) stop.cancel();
                      },
-                     &stop),
+                     {.cancel = &stop}),
                  Cancelled);
     first.save_state(c.tmp / "ckpt");
   }
@@ -110,7 +110,7 @@ TEST(Trainer, ResumeContinuesExactly) {
 TEST(Trainer, LoraOnAQuantizedModelTrainsOnlyTheAdapter) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "2bit-g32");
-  LoadedModel m = load_model(tmp / "q", "float32");
+  LoadedModel m = load_model(tmp / "q", {.dtype = "float32"});
   test::write_file(tmp / "train.txt", corpus_text(20000));
   TokenWindows data = load_training_data({tmp / "train.txt"}, *m.tokenizer, 32);
   auto* q0 = dynamic_cast<HqqLinear*>(m.model.linear_slots()[0].slot->get());
@@ -199,7 +199,7 @@ namespace {
 TEST(Trainer, GradientCheckpointingGivesTheSameGradients) {
   std::array<std::vector<at::Tensor>, 2> grads;
   for (int on = 0; on < 2; ++on) {
-    LoadedModel m = load_model(fixture(), "float32");
+    LoadedModel m = load_model(fixture(), {.dtype = "float32"});
     auto params = make_trainable(m.model.named_parameters());
     m.model.retie_embeddings();
     m.model.set_gradient_checkpointing(on == 1);

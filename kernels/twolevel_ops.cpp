@@ -1,0 +1,198 @@
+// Portable two-level kernels: packing, meta decoding, dequantization and an fp32 product. The
+// VNNI product (twolevel_ops_vnni.cpp) is chosen at run time where the CPU has it.
+#include "kernels/twolevel_ops.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+
+namespace hqq::kernels {
+
+void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
+                        int64_t o0, int64_t o1);
+void twolevel_quantize_x_vnni(TwoLevelX* x);
+
+namespace {
+
+// IEEE half to float without F16C, so this file runs on any x86-64.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400u));
+      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+bool use_vnni() {
+  static const bool v = [] {
+    const char* env = std::getenv("HQQ_LOWBIT_KERNELS");
+    const std::string policy = env ? env : "";
+    const CpuFeatures f = detect_cpu_features();
+    return policy.empty() && best_kernel_family(f) == "avx512" && f.avx512vnni;
+  }();
+  return v;
+}
+
+}  // namespace
+
+int64_t twolevel_block_bytes(int nbits) {
+  return 64 * nbits / 8;
+}
+
+void twolevel_pack_codes_row(const uint8_t* c, int64_t K, int nbits, uint8_t* out) {
+  const int64_t bb = twolevel_block_bytes(nbits);
+  std::memset(out, 0, static_cast<size_t>(K / 64 * bb));
+  for (int64_t b0 = 0; b0 < K; b0 += 64) {
+    uint8_t* o = out + b0 / 64 * bb;
+    const uint8_t* cb = c + b0;
+    if (nbits == 4) {
+      for (int i = 0; i < 32; ++i) o[i] = static_cast<uint8_t>((cb[i] & 15) | (cb[32 + i] << 4));
+      continue;
+    }
+    for (int i = 0; i < 64; ++i) o[i % 16] |= static_cast<uint8_t>((cb[i] & 3) << (2 * (i / 16)));
+    if (nbits == 3)
+      for (int i = 0; i < 64; ++i)
+        o[16 + i / 8] |= static_cast<uint8_t>(((cb[i] >> 2) & 1) << (i % 8));
+  }
+}
+
+void twolevel_unpack_codes_row(const uint8_t* p, int64_t K, int nbits, uint8_t* out) {
+  const int64_t bb = twolevel_block_bytes(nbits);
+  for (int64_t b0 = 0; b0 < K; b0 += 64) {
+    const uint8_t* o = p + b0 / 64 * bb;
+    uint8_t* cb = out + b0;
+    if (nbits == 4) {
+      for (int i = 0; i < 32; ++i) cb[i] = o[i] & 15, cb[32 + i] = o[i] >> 4;
+      continue;
+    }
+    for (int i = 0; i < 64; ++i) cb[i] = (o[i % 16] >> (2 * (i / 16))) & 3;
+    if (nbits == 3)
+      for (int i = 0; i < 64; ++i)
+        cb[i] |= static_cast<uint8_t>(((o[16 + i / 8] >> (i % 8)) & 1) << 2);
+  }
+}
+
+void twolevel_pack_meta_row(const uint8_t* sq, const uint8_t* zq, int64_t groups, int sb, int zb,
+                            uint8_t* out, int64_t out_bytes) {
+  std::memset(out, 0, static_cast<size_t>(out_bytes));
+  int64_t bit = 0;
+  auto put = [&](uint32_t v, int n) {
+    for (int k = 0; k < n; ++k, ++bit)
+      out[bit / 8] |= static_cast<uint8_t>(((v >> k) & 1u) << (bit % 8));
+  };
+  for (int64_t j = 0; j < groups; ++j) put(sq[j], sb), put(zq[j], zb);
+}
+
+void twolevel_unpack_meta_row(const uint8_t* p, int64_t groups, int sb, int zb, uint8_t* sq,
+                              uint8_t* zq) {
+  if (sb == 4 && zb == 4) {  // the common case: one byte per sub-group
+    for (int64_t j = 0; j < groups; ++j) sq[j] = p[j] & 15, zq[j] = p[j] >> 4;
+    return;
+  }
+  int64_t bit = 0;
+  auto get = [&](int n) {
+    uint32_t v = 0;
+    for (int k = 0; k < n; ++k, ++bit)
+      v |= static_cast<uint32_t>((p[bit / 8] >> (bit % 8)) & 1) << k;
+    return static_cast<uint8_t>(v);
+  };
+  for (int64_t j = 0; j < groups; ++j) sq[j] = get(sb), zq[j] = get(zb);
+}
+
+void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z) {
+  const int64_t G = w.groups(), per_super = w.super_group / w.group;
+  std::vector<uint8_t> sq(static_cast<size_t>(G)), zq(static_cast<size_t>(G));
+  twolevel_unpack_meta_row(w.meta + o * w.meta_row_bytes, G, w.scale_bits, w.zero_bits, sq.data(),
+                           zq.data());
+  const uint16_t* sp = w.super + o * (w.in / w.super_group) * 2;
+  for (int64_t j = 0; j < G; ++j) {
+    const int64_t b = j / per_super;
+    s[j] = half_to_float(sp[2 * b]) * static_cast<float>(sq[j]);
+    z[j] = half_to_float(sp[2 * b + 1]) * static_cast<float>(zq[j]);
+  }
+}
+
+void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
+  const int64_t G = w.groups();
+  std::vector<float> s(static_cast<size_t>(G)), z(static_cast<size_t>(G));
+  std::vector<uint8_t> q(static_cast<size_t>(w.in));
+  for (int64_t o = o0; o < o1; ++o) {
+    twolevel_row_meta(w, o, s.data(), z.data());
+    twolevel_unpack_codes_row(w.codes + o * w.code_row_bytes, w.in, w.nbits, q.data());
+    float* row = out + (o - o0) * ld;
+    for (int64_t i = 0; i < w.in; ++i) {
+      const int64_t j = i / w.group;
+      row[i] = (static_cast<float>(q[i]) - z[j]) * s[j];
+    }
+  }
+}
+
+TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows) {
+  TwoLevelX p;
+  p.rows = rows;
+  p.in = w.in;
+  p.group = w.group;
+  p.x = x;
+  const int64_t G = w.groups(), g = w.group;
+  p.xsum.resize(static_cast<size_t>(rows * G));
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t j = 0; j < G; ++j) {
+      float a = 0;
+      for (int64_t i = 0; i < g; ++i) a += x[m * w.in + j * g + i];
+      p.xsum[static_cast<size_t>(m * G + j)] = a;
+    }
+  if (use_vnni()) twolevel_quantize_x_vnni(&p);
+  return p;
+}
+
+void twolevel_gemv_scalar(const TwoLevelView& w, const TwoLevelX& xp, float* y, int64_t ldy,
+                          int64_t o0, int64_t o1) {
+  const int64_t G = w.groups(), g = w.group;
+  std::vector<float> s(static_cast<size_t>(G)), z(static_cast<size_t>(G));
+  std::vector<uint8_t> q(static_cast<size_t>(w.in));
+  for (int64_t o = o0; o < o1; ++o) {
+    twolevel_row_meta(w, o, s.data(), z.data());
+    twolevel_unpack_codes_row(w.codes + o * w.code_row_bytes, w.in, w.nbits, q.data());
+    for (int64_t m = 0; m < xp.rows; ++m) {
+      const float* xm = xp.x + m * w.in;
+      float acc = 0;
+      for (int64_t j = 0; j < G; ++j) {
+        float d = 0;
+        for (int64_t i = 0; i < g; ++i) d += static_cast<float>(q[j * g + i]) * xm[j * g + i];
+        acc += s[j] * (d - z[j] * xp.xsum[static_cast<size_t>(m * G + j)]);
+      }
+      y[m * ldy + o] = acc;
+    }
+  }
+}
+
+void twolevel_gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
+                   int64_t o1) {
+  if (!x.q.empty()) return twolevel_gemv_vnni(w, x, y, ldy, o0, o1);
+  twolevel_gemv_scalar(w, x, y, ldy, o0, o1);
+}
+
+const char* twolevel_gemv_isa() {
+  return use_vnni() ? "avx512vnni" : "scalar";
+}
+
+}  // namespace hqq::kernels

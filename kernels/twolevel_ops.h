@@ -1,0 +1,67 @@
+#pragma once
+// Kernels on the two-level HQQ layout (core/quant/twolevel_format.h; docs/FORMATS.md). Codes of
+// a row are stored in blocks of 64 inputs, as the Blocks64 layout of lowbit_matrix.h has them:
+//   2-bit: 16 bytes, byte b holds codes b, 16+b, 32+b, 48+b in bits 0-1, 2-3, 4-5, 6-7;
+//   3-bit: those 16 bytes for the low two bits, then 8 bytes whose bit c is code c's bit 2;
+//   4-bit: 32 bytes, byte b holds code b (low nibble) and code 32+b (high nibble).
+// Meta codes of a row: sub-group j's scale code then zero code, bit-packed LSB first.
+// Super pairs: fp16 (d, e) per super-group. ŵ = d·sq · (q − e·zq).
+#include <cstdint>
+#include <vector>
+
+namespace hqq::kernels {
+
+struct TwoLevelView {
+  int64_t out = 0, in = 0;
+  int nbits = 2;
+  int64_t group = 16;
+  int scale_bits = 4, zero_bits = 4;
+  int64_t super_group = 256;
+  const uint8_t* codes = nullptr;  // [out][code_row_bytes]
+  int64_t code_row_bytes = 0;
+  const uint8_t* meta = nullptr;  // [out][meta_row_bytes]
+  int64_t meta_row_bytes = 0;
+  const uint16_t* super = nullptr;  // fp16 [out][in / super_group][2]
+  int64_t groups() const { return in / group; }
+};
+
+int64_t twolevel_block_bytes(int nbits);  // bytes per 64 codes
+
+// One row of codes (K values < 2^nbits, K a multiple of 64) to and from the block layout.
+void twolevel_pack_codes_row(const uint8_t* codes, int64_t K, int nbits, uint8_t* out);
+void twolevel_unpack_codes_row(const uint8_t* packed, int64_t K, int nbits, uint8_t* out);
+// One row of meta codes to and from the bit stream (`out` zeroed by the packer).
+void twolevel_pack_meta_row(const uint8_t* sq, const uint8_t* zq, int64_t groups, int sb, int zb,
+                            uint8_t* out, int64_t out_bytes);
+void twolevel_unpack_meta_row(const uint8_t* packed, int64_t groups, int sb, int zb, uint8_t* sq,
+                              uint8_t* zq);
+
+// Row o's per-sub-group scale s_j and zero z_j in fp32, exactly as dequantization uses them.
+void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z);
+
+// Rows [o0, o1) of ŵ in fp32, into out[(o - o0) * ld + i].
+void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* out, int64_t ld);
+
+// Activations prepared once per product: group sums in fp32 (the zero term) and, for the VNNI
+// variant, int8 per block of 64 inputs with a step per block (absmax / 127).
+struct TwoLevelX {
+  int64_t rows = 0, in = 0, group = 0;
+  const float* x = nullptr;  // [rows][in] fp32
+  std::vector<float> xsum;   // [rows][in / group] (VNNI: sums of the int8 x, in fp32)
+  std::vector<int8_t> q;     // [rows][in] (VNNI only)
+  std::vector<float> step;   // [rows][in / 64] (VNNI only)
+};
+TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows);
+
+// y[m * ldy + o] = Σ_i x[m][i] ŵ[o][i] for o in [o0, o1), every m < rows (weights read once
+// per pass of up to 8 rows). The fastest variant this CPU runs: AVX-512 VNNI (x rounded to int8
+// per block of 64, like the plain low-bit VNNI kernel) or the portable fp32 one.
+void twolevel_gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
+                   int64_t o1);
+// The portable fp32 variant (tests compare the others with it).
+void twolevel_gemv_scalar(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
+                          int64_t o0, int64_t o1);
+// The name of the variant twolevel_gemv runs ("avx512vnni" or "scalar").
+const char* twolevel_gemv_isa();
+
+}  // namespace hqq::kernels

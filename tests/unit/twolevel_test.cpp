@@ -1,0 +1,289 @@
+// Two-level HQQ formats: packing, exact storage cost, the solver against rounding today's meta,
+// products against dequantize-then-matmul, and the save/load round trip through a checkpoint.
+#include <gtest/gtest.h>
+
+#include "core/base/error.h"
+#include "core/io/checkpoint.h"
+#include "core/load/model_loader.h"
+#include "core/model/model_info.h"
+#include "core/quant/incoherence.h"
+#include "core/quant/model_card.h"
+#include "core/quant/plan_size.h"
+#include "core/quant/quant_preset.h"
+#include "core/quant/twolevel_linear.h"
+#include "core/quant/twolevel_solver.h"
+#include "tests/test_support.h"
+#include "tests/unit/quantize_support.h"
+
+namespace hqq {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<TwoLevelParams> preset_params() {
+  std::vector<TwoLevelParams> v;
+  for (const auto& p : twolevel_presets())
+    v.push_back({p.bits, p.group_size, p.scale_bits, p.zero_bits, p.super_group});
+  v.push_back({3, 32, 6, 6, 256});  // odd bit widths: the meta bit stream crosses bytes
+  v.push_back({4, 8, 3, 5, 64});
+  v.push_back({2, 64, 5, 4, 128});
+  return v;
+}
+
+// Weights like a trained layer's: mostly Gaussian, a few large ones, rows of different scales.
+at::Tensor weights(int64_t out, int64_t in, uint64_t seed) {
+  at::manual_seed(seed);
+  at::Tensor w = at::randn({out, in}) * 0.02;
+  w = w * (0.5 + at::rand({out, 1}));
+  at::Tensor spikes = (at::rand({out, in}) < 0.01).to(at::kFloat) * at::randn({out, in}) * 0.1;
+  return w + spikes;
+}
+
+TEST(TwoLevel, PackingRoundTripsEveryLayout) {
+  for (const TwoLevelParams& p : preset_params()) {
+    at::manual_seed(p.nbits * 100 + p.group);
+    TwoLevelTensor t;
+    t.params = p;
+    t.out = 5;
+    t.in = 2 * p.super_group;
+    t.codes = at::randint(0, 1 << p.nbits, {t.out, t.in}, at::kByte);
+    t.scale_q = at::randint(0, 1 << p.scale_bits, {t.out, t.in / p.group}, at::kByte);
+    t.zero_q = at::randint(0, 1 << p.zero_bits, {t.out, t.in / p.group}, at::kByte);
+    t.super = at::rand({t.out, t.in / p.super_group, 2}).to(at::kHalf);
+    const TwoLevelPacked packed = pack_twolevel(t);
+    EXPECT_EQ(packed.codes.numel() + packed.meta.numel() + packed.super.numel() * 2,
+              twolevel_layer_bytes(p, t.out, t.in));
+    const TwoLevelTensor back = unpack_twolevel(packed);
+    EXPECT_TRUE(at::equal(back.codes, t.codes)) << p.nbits;
+    EXPECT_TRUE(at::equal(back.scale_q, t.scale_q)) << p.scale_bits;
+    EXPECT_TRUE(at::equal(back.zero_q, t.zero_q)) << p.zero_bits;
+    // Dequantization follows the formula ŵ = d·sq · (q − e·zq).
+    at::Tensor sup = t.super.to(at::kFloat);
+    const int64_t per = p.super_group / p.group;
+    at::Tensor s = sup.select(2, 0).repeat_interleave(per, 1) * t.scale_q.to(at::kFloat);
+    at::Tensor z = sup.select(2, 1).repeat_interleave(per, 1) * t.zero_q.to(at::kFloat);
+    at::Tensor ref = (t.codes.to(at::kFloat) - z.repeat_interleave(p.group, 1)) *
+                     s.repeat_interleave(p.group, 1);
+    EXPECT_TRUE(at::allclose(dequantize_twolevel(packed), ref, 1e-6, 1e-7));
+  }
+}
+
+TEST(TwoLevel, PresetsCostExactlyTheirBitsPerWeight) {
+  std::map<std::string, double> expected = {
+      {"2bit-tl-g64", 2.25}, {"2bit-tl-g16", 2.625}, {"3bit-tl-g64", 3.25}, {"3bit-tl-g32", 3.375}};
+  for (const auto& p : twolevel_presets()) {
+    const TwoLevelParams tp{p.bits, p.group_size, p.scale_bits, p.zero_bits, p.super_group};
+    const double bpw = twolevel_bits_per_weight(tp);
+    EXPECT_DOUBLE_EQ(8.0 * static_cast<double>(twolevel_layer_bytes(tp, 256, 768)) / (256 * 768),
+                     bpw);
+    if (expected.count(p.name)) EXPECT_DOUBLE_EQ(bpw, expected[p.name]) << p.name;
+  }
+}
+
+TEST(TwoLevel, SolverNeverDoesWorseThanRoundingTodaysMeta) {
+  for (const TwoLevelParams& p : preset_params()) {
+    at::Tensor w = weights(48, 512, static_cast<uint64_t>(p.nbits * 7 + p.group));
+    at::Tensor imp = twolevel_importance(w, p, TwoLevelWeighting::Magnitude);
+    const double ours =
+        weighted_sq_error(w, dequantize_twolevel(quantize_twolevel(w, p, "w")), imp);
+    const double rounded = weighted_sq_error(w, dequantize_twolevel(round_meta_of_hqq(w, p)), imp);
+    EXPECT_LE(ours, rounded) << p.nbits << "-bit g" << p.group;
+    // And it is a real gain, not a tie: the joint choice beats plain rounding clearly.
+    EXPECT_LT(ours, 0.95 * rounded) << p.nbits << "-bit g" << p.group;
+    // Uniform weighting: the same guarantee for the plain squared error.
+    TwoLevelSolverOptions o;
+    o.weighting = TwoLevelWeighting::Uniform;
+    at::Tensor one = at::ones_like(w);
+    EXPECT_LE(weighted_sq_error(w, dequantize_twolevel(quantize_twolevel(w, p, "w", o)), one),
+              weighted_sq_error(w, dequantize_twolevel(round_meta_of_hqq(w, p)), one));
+  }
+}
+
+TEST(TwoLevel, SolverRefusesShapesAndValuesThatDoNotFit) {
+  const TwoLevelParams p{2, 16, 4, 4, 256};
+  EXPECT_THROW(quantize_twolevel(at::randn({8, 160}), p, "w"), InputError);
+  EXPECT_THROW(quantize_twolevel(at::randn({8}), p, "w"), InputError);
+  at::Tensor nan = at::randn({4, 256});
+  nan[0][3] = NAN;
+  EXPECT_THROW(quantize_twolevel(nan, p, "w"), InputError);
+  try {
+    quantize_twolevel(at::randn({8, 160}), p, "model.layers.0.mlp.down_proj.weight");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.mlp.down_proj.weight"), std::string::npos);
+  }
+}
+
+TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
+  for (const TwoLevelParams& p : preset_params()) {
+    const int64_t out = 72, in = 2 * std::max<int64_t>(p.super_group, 256);
+    at::Tensor w = weights(out, in, 11);
+    at::Tensor bias = at::randn({out}) * 0.1;
+    TwoLevelLinear layer(pack_twolevel(quantize_twolevel(w, p, "w")), bias, at::kFloat);
+    at::Tensor w_hat = layer.dequantized();
+    EXPECT_LT(relative_error(w, w_hat), p.nbits == 2 ? 0.45 : 0.25);
+    for (int64_t rows : {1, 3, 8, 9, 300}) {
+      at::Tensor x = at::randn({rows, in});
+      at::Tensor ref = at::matmul(x, w_hat.t()) + bias;
+      at::Tensor y = layer.forward(x);
+      const double rel = ((y - ref).norm() / ref.norm()).item<double>();
+      // Decode on VNNI rounds x to int8 per 64 inputs (about 0.6 %); fp32 otherwise.
+      const bool int8 = rows <= 8 && std::string(kernels::twolevel_gemv_isa()) != "scalar";
+      EXPECT_LT(rel, int8 ? 1e-2 : 1e-5) << p.nbits << "-bit g" << p.group << " rows " << rows;
+      if (rows <= 8) {  // the portable kernel is exact up to fp32 rounding
+        const kernels::TwoLevelView v = layer.view();
+        at::Tensor xc = x.contiguous();
+        kernels::TwoLevelX xp;
+        xp.rows = rows;
+        xp.in = in;
+        xp.x = xc.data_ptr<float>();
+        xp.xsum = std::vector<float>(static_cast<size_t>(rows * v.groups()));
+        at::Tensor xs = xc.view({rows, v.groups(), v.group}).sum(-1).contiguous();
+        std::copy_n(xs.data_ptr<float>(), xs.numel(), xp.xsum.data());
+        at::Tensor ys = at::empty({rows, out});
+        kernels::twolevel_gemv_scalar(v, xp, ys.data_ptr<float>(), out, 0, out);
+        EXPECT_LT(((ys + bias - ref).norm() / ref.norm()).item<double>(), 1e-5);
+      }
+    }
+  }
+}
+
+TEST(TwoLevel, Bf16ComputeAndGradients) {
+  const TwoLevelParams p{2, 16, 4, 4, 256};
+  at::Tensor w = weights(64, 256, 3);
+  TwoLevelLinear layer(pack_twolevel(quantize_twolevel(w, p, "w")), at::Tensor(), at::kBFloat16);
+  at::Tensor x = at::randn({2, 5, 256});
+  at::Tensor ref = at::matmul(x, layer.dequantized().t());
+  at::Tensor y = layer.forward(x.to(at::kBFloat16)).to(at::kFloat);
+  EXPECT_EQ(y.sizes(), ref.sizes());
+  EXPECT_LT(((y - ref).norm() / ref.norm()).item<double>(), 2e-2);
+  at::Tensor xg = at::randn({3, 256}).requires_grad_(true);
+  layer.forward(xg).sum().backward();
+  at::Tensor expect = at::ones({3, 64}).matmul(layer.dequantized());
+  EXPECT_TRUE(at::allclose(xg.grad(), expect, 1e-4, 1e-5));
+}
+
+TEST(TwoLevel, QuantizedModelRoundTripsBitExactlyThroughSaveAndLoad) {
+  test::TempDir tmp;
+  const fs::path demo = HQQ_TEST_DEMO_MODEL_DIR;
+  const QuantizeSummary s = test::quantize_to(demo, tmp / "q", "2bit-tl-mix");
+  ASSERT_EQ(s.layers.size(), 28u);
+  // The size the plan predicts is the size written.
+  const PlanSize predicted = plan_size(inspect_model(demo), plan_from_preset("2bit-tl-mix"));
+  EXPECT_DOUBLE_EQ(predicted.bits_per_weight, s.bits_per_weight);
+  EXPECT_EQ(predicted.invalid_layers, 0);
+  // The model card lists the two-level presets for this model (every input a multiple of 256).
+  const ModelInfo card = describe_model(demo);
+  int listed = 0;
+  for (const auto& e : card.estimates) listed += e.preset.find("-tl-") != std::string::npos;
+  EXPECT_EQ(listed, static_cast<int>(twolevel_presets().size()));
+  const auto cfg = nlohmann::json::parse(test::read_file(tmp / "q" / "config.json"));
+  EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["formats"][1], "twolevel-v1");
+  EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["plan"]["scale_bits"], 4);
+
+  Checkpoint src = Checkpoint::open(demo), out = Checkpoint::open(tmp / "q");
+  for (const char* m : {"model.layers.1.self_attn.q_proj", "model.layers.2.mlp.down_proj"}) {
+    ASSERT_TRUE(is_twolevel_layer(out, m)) << m;
+    const auto cfg_m = plan_from_preset("2bit-tl-mix").config_for(m);
+    ASSERT_TRUE(cfg_m.has_value());
+    at::Tensor w = src.tensor(std::string(m) + ".weight");
+    const TwoLevelPacked fresh = pack_twolevel(quantize_twolevel(w, twolevel_params(*cfg_m), m));
+    auto loaded = load_twolevel_linear(out, m, w.size(0), w.size(1), false, at::kFloat);
+    EXPECT_EQ(loaded->packed().params, fresh.params);
+    EXPECT_TRUE(at::equal(loaded->packed().codes, fresh.codes)) << m;
+    EXPECT_TRUE(at::equal(loaded->packed().meta, fresh.meta)) << m;
+    EXPECT_TRUE(at::equal(loaded->packed().super, fresh.super)) << m;
+    EXPECT_EQ(loaded->packed().params.nbits, std::string(m).ends_with("down_proj") ? 3 : 2);
+  }
+  // The whole model loads and runs on the two-level layers.
+  LoadedModel lm = load_model(tmp / "q");
+  int two_level = 0;
+  for (auto& slot : lm.model.linear_slots()) two_level += (*slot.slot)->kind() == "hqq-twolevel";
+  EXPECT_EQ(two_level, 28);
+  // Exported weights are the dequantized ones.
+  export_dequantized(tmp / "q", tmp / "deq", false);
+  Checkpoint deq = Checkpoint::open(tmp / "deq");
+  auto layer = load_twolevel_linear(out, "model.layers.0.mlp.up_proj", 768, 256, false, at::kFloat);
+  EXPECT_TRUE(at::equal(deq.tensor("model.layers.0.mlp.up_proj.weight"),
+                        layer->dequantized().to(at::kBFloat16)));
+}
+
+TEST(TwoLevel, LoaderRejectsInconsistentLayers) {
+  test::TempDir tmp;
+  const fs::path demo = HQQ_TEST_DEMO_MODEL_DIR;
+  test::quantize_to(demo, tmp / "q", "2bit-tl-g64");
+  Checkpoint out = Checkpoint::open(tmp / "q");
+  // config.json implies another shape: a clear error naming the layer, no crash.
+  try {
+    load_twolevel_linear(out, "model.layers.0.mlp.up_proj", 768, 512, false, at::kFloat);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.mlp.up_proj"), std::string::npos);
+  }
+}
+
+TEST(TwoLevel, PlanJsonCarriesTheMetaBits) {
+  QuantPlan p = QuantPlan::from_json(nlohmann::json::parse(R"({
+    "nbits": 2, "group_size": 16, "scale_bits": 4, "zero_bits": 4, "super_group": 256,
+    "overrides": [{"match": "mlp.down_proj", "nbits": 3, "group_size": 32, "zero_bits": 6}]})"),
+                                     "plan.json");
+  auto c = p.config_for("model.layers.0.mlp.down_proj");
+  ASSERT_TRUE(c && c->two_level());
+  EXPECT_EQ(c->nbits, 3);
+  EXPECT_EQ(c->zero_bits, 6);
+  EXPECT_EQ(c->scale_bits, 4);
+  QuantPlan again = QuantPlan::from_json(p.to_json(), "again");
+  EXPECT_EQ(again.config_for("model.layers.0.mlp.down_proj")->zero_bits, 6);
+  EXPECT_EQ(again.defaults.super_group, 256);
+  EXPECT_THROW(
+      QuantPlan::from_json(
+          nlohmann::json::parse(R"({"nbits": 2, "group_size": 16, "scale_bits": 9})"), "p"),
+      InputError);
+  EXPECT_THROW(
+      QuantPlan::from_json(
+          nlohmann::json::parse(R"({"nbits": 8, "group_size": 16, "scale_bits": 4})"), "p"),
+      InputError);
+}
+
+TEST(Incoherence, RotationAndInverseReproduceTheDenseProduct) {
+  for (int64_t in : {64, 96, 160, 256, 768, 4096, 11008, 77}) {
+    at::manual_seed(in);
+    at::Tensor w = at::randn({16, in}), x = at::randn({3, in});
+    const Rotation r = rotation_for(in, 42);
+    EXPECT_EQ(r.enabled(), in % 2 == 0) << in;
+    if (r.enabled()) {
+      EXPECT_EQ(in % r.block, 0);
+      EXPECT_EQ(r.block & (r.block - 1), 0);  // a power of two
+      EXPECT_EQ(r.block, std::min<int64_t>(in & -in, 4096));
+    }
+    at::Tensor rw = rotate(w, r, in), rx = rotate(x, r, in);
+    at::Tensor ref = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+    at::Tensor got = at::matmul(rx, rw.t()).to(at::kDouble);
+    EXPECT_LT(((got - ref).norm() / ref.norm()).item<double>(), 1e-5) << in;
+    EXPECT_LT(((unrotate(rw, r, in) - w).norm() / w.norm()).item<double>(), 1e-5) << in;
+    if (r.enabled()) {  // a real rotation: spreads the weights, keeps the norm
+      EXPECT_GT(((rw - w).norm() / w.norm()).item<double>(), 0.5) << in;
+      EXPECT_NEAR(rw.norm().item<double>(), w.norm().item<double>(),
+                  1e-4 * w.norm().item<double>());
+    }
+  }
+}
+
+TEST(Incoherence, RotatedLayerMultipliesInTheOriginalBasis) {
+  const TwoLevelParams p{2, 16, 4, 4, 256};
+  at::Tensor w = weights(40, 768, 5);
+  const Rotation r = rotation_for(768, 7);
+  TwoLevelLinear layer(pack_twolevel(quantize_twolevel(rotate(w, r, 768), p, "w")), at::Tensor(),
+                       at::kFloat, r);
+  at::Tensor w_hat = layer.dequantized();
+  EXPECT_LT(relative_error(w, w_hat), 0.4);  // the original basis, not the rotated one
+  for (int64_t rows : {1, 20}) {
+    at::Tensor x = at::randn({rows, 768});
+    at::Tensor ref = at::matmul(x, w_hat.t());
+    const double rel = ((layer.forward(x) - ref).norm() / ref.norm()).item<double>();
+    EXPECT_LT(rel, rows == 1 ? 1e-2 : 1e-5) << rows;
+  }
+}
+
+}  // namespace
+}  // namespace hqq
