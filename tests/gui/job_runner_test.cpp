@@ -75,8 +75,9 @@ TEST(JobRunner, ErrorsAndCancellationReachTheUiThread) {
   std::atomic<bool> running{false};
   ASSERT_TRUE(r.start([&](JobRunner& job) {
     running = true;
+    const hqq::JobContext ctx = job.context();
     for (;;) {
-      hqq::check_cancel(job.cancel_token());
+      ctx.check();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }));
@@ -99,18 +100,18 @@ TEST(JobRunner, PauseHoldsTheWorkerAndProgressIsThrottledButKeepsTheLast) {
   std::atomic<bool> at_ten{false}, held{false};
   r.set_paused(true);  // start() clears it: a new job never starts paused
   ASSERT_TRUE(r.start([&](JobRunner& job) {
-    auto progress = job.progress_fn();
+    const hqq::JobContext ctx = job.context();
     for (int i = 1; i <= 1000; ++i) {
-      while (job.pause_flag()->load()) {
+      while (ctx.pause->load()) {
         held = true;
-        hqq::check_cancel(job.cancel_token());
+        if (ctx.cancelled()) throw hqq::Cancelled();
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       step = i;
-      progress({"work", i, 1000, ""});
-      while (i == 10 && !job.pause_flag()->load()) {  // wait for the pause: a known point
+      ctx.report({"work", i, 1000, ""});
+      while (i == 10 && !ctx.pause->load()) {  // wait for the pause: a known point
         at_ten = true;
-        hqq::check_cancel(job.cancel_token());
+        if (ctx.cancelled()) throw hqq::Cancelled();
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     }
