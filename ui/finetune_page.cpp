@@ -337,7 +337,8 @@ void FinetunePage::start() {
     if (!o.eval_text.empty() && o.train.eval_every > 0) {
       job.post(
           [this] { status_->setText(tr("Measuring the held-out perplexity before step 1…")); });
-      const LoadedModel m = load_model(o.model, o.compute_dtype, {}, job.cancel_token());
+      const LoadedModel m =
+          load_model(o.model, {.dtype = o.compute_dtype}, {.cancel = job.cancel_token()});
       std::vector<int64_t> toks =
           m.require_tokenizer().encode(read_text_file(o.eval_text.string()), true);
       if (o.train.eval_max_tokens > 0 &&
@@ -347,7 +348,7 @@ void FinetunePage::start() {
         PerplexityOptions p;
         p.ctx = std::min<int64_t>(o.seq_len, static_cast<int64_t>(toks.size()));
         p.batch = 4;
-        const double ppl = perplexity(m.model, toks, p, {}, job.cancel_token()).ppl;
+        const double ppl = perplexity(m.model, toks, p, {.cancel = job.cancel_token()}).ppl;
         job.post([this, ppl] { add_initial_ppl(ppl); });
       }
     }
