@@ -372,12 +372,14 @@ void expect_stops_on(int sig, const std::vector<std::string>& args, const TempDi
       << "the job ended before the signal: " << hqq::test::read_file(logs / "err");
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(pid, sig);
-  const int status = hqq::test::wait_for(pid, std::chrono::milliseconds(3000));
+  // Bounds for a loaded 2-core CI machine and the ASan build: a job that ignored the signal
+  // would run for hours (a million steps), so any bound of seconds tells the two apart.
+  const int status = hqq::test::wait_for(pid, std::chrono::milliseconds(30000));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_NE(status, -1) << "still running 3 s after the signal";
+  ASSERT_NE(status, -1) << "still running 30 s after the signal";
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
   EXPECT_TRUE(WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 143) << WEXITSTATUS(status);
-  EXPECT_LT(secs, 2.5);
+  EXPECT_LT(secs, 15.0);
   EXPECT_FALSE(fs::exists(output));
   for (const auto& e : fs::directory_iterator(tmp.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
@@ -408,7 +410,7 @@ TEST(CliSafety, SigtermStopsQuantizeAtOnce) {
   // Many solver iterations make the tiny fixture's quantization last long enough to signal it.
   const std::vector<std::string> args = {
       "quantize", model("llama_gqa_fp32"), "-o",       (tmp / "q").string(), "--iters",
-      "3000",     "--optimizer",           "reference"};
+      "10000",     "--optimizer",           "reference"};
   expect_stops_on(SIGTERM, args, tmp, tmp / "q", std::chrono::milliseconds(500));
 }
 
