@@ -59,7 +59,9 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
   std::optional<LoadedModel> teacher;
   if (!o.teacher.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
-    teacher.emplace(load_model(o.teacher, {.dtype = o.compute_dtype, .device = o.device}, job));
+    ModelLoadOptions tl = lo;  // the student's dtype and device, no adapter
+    tl.adapter.clear();
+    teacher.emplace(load_model(o.teacher, tl, job));
     summary.teacher_load_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (auto& [n, t] : teacher->model.named_parameters())
