@@ -158,8 +158,8 @@ TEST(Families, Phi3QuantizesPartByPartAndExportsFused) {
   }
   // The joined checkpoint computes what the quantized one does (bf16 rounding of the weights).
   Reference r = reference("phi3_fused");
-  at::Tensor lq = load_model(tmp / "q", "float32").model.forward(r.tokens);
-  at::Tensor lp = load_model(tmp / "plain", "float32").model.forward(r.tokens);
+  at::Tensor lq = load_model(tmp / "q", {.dtype = "float32"}).model.forward(r.tokens);
+  at::Tensor lp = load_model(tmp / "plain", {.dtype = "float32"}).model.forward(r.tokens);
   EXPECT_LT(((lq - lp).norm() / lq.norm()).item<double>(), 0.02);
   EXPECT_GT((lq - r.logits).abs().max().item<double>(), 1e-3);  // it was quantized
 
@@ -192,7 +192,7 @@ TEST(Families, Phi3KeepsAFusedProjectionFusedWhenNoPartIsQuantized) {
   EXPECT_FALSE(q.has("model.layers.1.mlp.gate_up_proj.weight"));
   // Both forms load into one model.
   Reference r = reference("phi3_fused");
-  at::Tensor lq = load_model(tmp / "q", "float32").model.forward(r.tokens);
+  at::Tensor lq = load_model(tmp / "q", {.dtype = "float32"}).model.forward(r.tokens);
   EXPECT_LT(((lq - r.logits).norm() / r.logits.norm()).item<double>(), 0.1);
 }
 
@@ -245,7 +245,7 @@ TEST(Families, MissingFamilyTensorIsNamed) {
   cfg["attention_bias"] = true;
   test::write_file(tmp / "config.json", cfg.dump());
   try {
-    load_model(tmp.path(), "float32");
+    load_model(tmp.path(), {.dtype = "float32"});
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("self_attn.q_norm.weight"), std::string::npos) << e.what();
