@@ -40,19 +40,44 @@ part_tsan() {
   ctest --preset tsan -j "$jobs"
 }
 
+# Parts whose failure fails the run. A part not listed here runs and is reported, but does not
+# gate yet: it has not completed a run on the project's machines (see the note in
+# tests/sanitizers/README.md); list it here once CI shows it green.
+GATING="${HQQ_CI_GATING:-release}"
+# CI stops a run at 90 minutes; the parts after the release part get what is left up to 80, so
+# the summary always prints (a part cut short is reported as such).
+BUDGET_S=$((80 * 60))
+
 summary=()
 failed=0
 for part in release asan tsan; do
   echo "=== $part ==="
   start=$SECONDS
+  left=$((BUDGET_S - SECONDS))
+  if [ "$part" != release ] && [ "$left" -lt 120 ]; then
+    summary+=("$(printf '%-8s %-18s %4d s' "$part" "skipped (no time)" 0)")
+    continue
+  fi
   # set -e must hold inside each part: run it in a subshell outside any if/|| context.
   set +e
-  (set -euo pipefail; "part_$part")
+  if [ "$part" = release ]; then
+    (set -euo pipefail; "part_$part")
+  else
+    timeout --foreground "$left" bash -c "set -euo pipefail; $(declare -f "part_$part"); \
+      jobs=$jobs; part_$part"
+  fi
   rc=$?
   set -e
   result="ok"
-  if [ "$rc" -ne 0 ]; then result="FAILED (exit $rc)"; failed=1; fi
-  summary+=("$(printf '%-8s %-18s %4d s' "$part" "$result" $((SECONDS - start)))")
+  if [ "$rc" -eq 124 ]; then
+    result="cut short (timeout)"
+  elif [ "$rc" -ne 0 ]; then
+    result="FAILED (exit $rc)"
+  fi
+  if [ "$rc" -ne 0 ]; then
+    if [[ " $GATING " == *" $part "* ]]; then failed=1; else result="$result, not gating"; fi
+  fi
+  summary+=("$(printf '%-8s %-32s %4d s' "$part" "$result" $((SECONDS - start)))")
 done
 echo "=== summary ==="
 printf '%s\n' "${summary[@]}"

@@ -324,7 +324,6 @@ void FinetunePage::start() {
             if (ok) {
               status_->setText(tr("Done: adapter saved in %1").arg(out));
               ws_.add_adapter(out, base);
-              Q_EMIT adapter_saved(out, base);
             } else {
               status_->setText(
                   cancelled ? tr("Cancelled; the last checkpoint is in %1/checkpoint").arg(out)

@@ -51,9 +51,6 @@ class FinetunePage : public QWidget {
   void toggle_pause();
   void cancel();
 
- Q_SIGNALS:
-  void adapter_saved(const QString& dir, const QString& base_dir);
-
  private:
   void on_event(const TrainEvent& e);
   void add_initial_ppl(double ppl);

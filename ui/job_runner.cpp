@@ -34,7 +34,6 @@ bool JobRunner::start(Work work) {
   error_.clear();
   cancelled_ = false;
   last_progress_ = {};
-  Q_EMIT started();
   Q_EMIT log_line(tr("%1 started").arg(name_));
   // The job's outcome is recorded by the worker itself, so that on_done() reads it after the
   // future finished (happens-before through QFuture's own synchronisation).

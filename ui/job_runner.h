@@ -47,7 +47,6 @@ class JobRunner : public QObject {
   JobContext context() { return {progress_fn(), &cancel_, &paused_}; }
 
  Q_SIGNALS:
-  void started();
   void progress(const QString& stage, qint64 done, qint64 total, const QString& message);
   void log_line(const QString& line);
   // ok: the job returned; cancelled: it threw Cancelled; otherwise error holds the message.

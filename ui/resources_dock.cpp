@@ -4,6 +4,7 @@
 #include <QLabel>
 #include <QVBoxLayout>
 
+#include "core/base/device.h"
 #include "core/base/device_memory.h"
 #include "core/base/memory_stats.h"
 #include "ui/chart.h"
@@ -55,7 +56,8 @@ void ResourcesDock::sample() {
   const MemoryStats m = memory_stats();
   ram_->addData(t, double(m.rss_bytes) / 1e9);
   const auto dev = device_memory();
-  QString vram = tr("VRAM: no CUDA device in this build");
+  // Where there is none, say why (a CPU libtorch, or no device present).
+  QString vram = tr("VRAM: %1").arg(QString::fromStdString(cuda_status()));
   if (dev) {
     vram_->addData(t, double(dev->allocated_bytes) / 1e9);
     vram = tr("VRAM %1 (peak %2, reserved %3)")

@@ -219,7 +219,7 @@ TEST(CliSafety, HostileConfigsAreNamedErrors) {
   };
   for (const auto& c : cases) {
     const fs::path dir = with_config(tmp, c.name, f, c.edit);
-    for (const std::string cmd :
+    for (const std::string& cmd :
          {std::string("info "), "quantize -o " + (tmp / (c.name + "-q")).string() + " "}) {
       Result r = hqq("-q " + cmd + dir.string());
       expect_refused(r, c.name + ": " + cmd);

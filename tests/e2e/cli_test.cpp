@@ -286,7 +286,7 @@ void run_tokenizer_json_model(const hqq::test::TinyShape& shape, const std::stri
   hqq::test::write_file(
       text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
                 .substr(0, 4000));
-  for (const std::string m : {dir, (tmp / "q").string()}) {
+  for (const std::string& m : {dir, (tmp / "q").string()}) {
     Result p =
         hqq("-q --json ppl " + m + " --text " + text.string() + " --ctx 32 --max-tokens 128");
     ASSERT_EQ(p.code, 0) << p.err;

@@ -76,7 +76,9 @@ TEST(TwoLevel, PresetsCostExactlyTheirBitsPerWeight) {
     const double bpw = twolevel_bits_per_weight(tp);
     EXPECT_DOUBLE_EQ(8.0 * static_cast<double>(twolevel_layer_bytes(tp, 256, 768)) / (256 * 768),
                      bpw);
-    if (expected.count(p.name)) EXPECT_DOUBLE_EQ(bpw, expected[p.name]) << p.name;
+    if (expected.count(p.name)) {
+      EXPECT_DOUBLE_EQ(bpw, expected[p.name]) << p.name;
+    }
   }
 }
 
@@ -201,7 +203,7 @@ TEST(TwoLevel, QuantizedModelRoundTripsBitExactlyThroughSaveAndLoad) {
   for (auto& slot : lm.model.linear_slots()) two_level += (*slot.slot)->kind() == "hqq-twolevel";
   EXPECT_EQ(two_level, 28);
   // Exported weights are the dequantized ones.
-  export_dequantized(tmp / "q", tmp / "deq", false);
+  export_dequantized({.source = tmp / "q", .output = tmp / "deq"});
   Checkpoint deq = Checkpoint::open(tmp / "deq");
   auto layer = load_twolevel_linear(out, "model.layers.0.mlp.up_proj", 768, 256, false, at::kFloat);
   EXPECT_TRUE(at::equal(deq.tensor("model.layers.0.mlp.up_proj.weight"),
