@@ -121,8 +121,6 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& label
   if (auto a = j.find("architectures");
       a != j.end() && a->is_array() && !a->empty() && (*a)[0].is_string())
     c.architecture = (*a)[0].get<std::string>();
-  std::string act = json_string(j, "hidden_act", "silu", label);
-  if (act != "silu") fail_input(label, "hidden_act \"" + act + "\" is not supported (only silu)");
   c.vocab_size = get_bounded(j, "vocab_size", label, kMaxVocab);
   c.hidden_size = get_bounded(j, "hidden_size", label, kMaxWidth);
   c.intermediate_size = get_bounded(j, "intermediate_size", label, kMaxWidth);

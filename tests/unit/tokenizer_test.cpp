@@ -135,6 +135,7 @@ TEST(Tokenizer, BadFilesAreNamed) {
   fs::remove(dir / "tokenizer.model");
   test::write_file(dir / "tokenizer.json", "{}");
   EXPECT_THROW(Tokenizer::load(dir.path()), InputError);
+  fs::remove(dir / "tokenizer.json");  // else it is preferred, as transformers prefers it
   fs::copy(trained_model(), dir / "tokenizer.model");
   test::write_file(dir / "tokenizer_config.json", "{ not json");
   try {
