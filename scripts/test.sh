@@ -44,7 +44,8 @@ part_tsan() {
 # gate yet: it has not completed a run on the project's machines (see the note in
 # tests/sanitizers/README.md); list it here once CI shows it green.
 GATING="${HQQ_CI_GATING:-release}"
-# CI stops a run at 90 minutes; the parts after the release part get what is left up to 80, so
+# CI stops a run at 90 minutes; the parts after the release part get what is left up to 80 (timeout
+# signals the whole process group: ninja, ctest and the tests), so
 # the summary always prints (a part cut short is reported as such).
 BUDGET_S=$((80 * 60))
 
@@ -63,7 +64,7 @@ for part in release asan tsan; do
   if [ "$part" = release ]; then
     (set -euo pipefail; "part_$part")
   else
-    timeout --foreground "$left" bash -c "set -euo pipefail; $(declare -f "part_$part"); \
+    timeout "$left" bash -c "set -euo pipefail; $(declare -f "part_$part"); \
       jobs=$jobs; part_$part"
   fi
   rc=$?
