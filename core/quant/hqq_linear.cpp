@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/io/checkpoint.h"
+#include "core/quant/frozen_matmul.h"
 #include "core/quant/hqq_packing.h"
 #include "kernels/lowbit_ops.h"
 
@@ -47,22 +48,6 @@ at::Tensor i32(int64_t v) {
   return at::full({}, v, at::kInt);
 }
 
-// y = x Ŵᵀ with Ŵ dequantized in forward and again in backward: the autograd graph keeps only
-// a pointer to the layer, never the dequantized weight, so a training step on a quantized model
-// holds at most one layer's dequantized weight at a time. The frozen codes get no gradient.
-struct HqqMatmul : public torch::autograd::Function<HqqMatmul> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
-                            const HqqLinear* layer) {
-    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
-    return layer->forward_product(x);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad) {
-    auto* layer = reinterpret_cast<const HqqLinear*>(ctx->saved_data["layer"].toInt());
-    at::Tensor g = grad[0];
-    return {at::matmul(g, layer->dequantized(g.scalar_type())), at::Tensor()};
-  }
-};
 
 }  // namespace
 
@@ -207,7 +192,7 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
 
 at::Tensor HqqLinear::forward(const at::Tensor& x) const {
   at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
-  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? HqqMatmul::apply(x, this)
+  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? FrozenMatmul<HqqLinear>::apply(x, this)
                                                                  : forward_product(x);
   return b.defined() ? y + b : y;
 }

@@ -6,7 +6,6 @@
 #include "kernels/twolevel_ops.h"
 
 namespace hqq {
-namespace {
 
 kernels::TwoLevelView view_of(const TwoLevelPacked& p) {
   kernels::TwoLevelView v;
@@ -24,8 +23,6 @@ kernels::TwoLevelView view_of(const TwoLevelPacked& p) {
   v.super = reinterpret_cast<const uint16_t*>(p.super.data_ptr<at::Half>());
   return v;
 }
-
-}  // namespace
 
 double twolevel_bits_per_weight(const TwoLevelParams& p) {
   return p.nbits + static_cast<double>(p.scale_bits + p.zero_bits) / static_cast<double>(p.group) +

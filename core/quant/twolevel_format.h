@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/twolevel_ops.h"
+
 namespace hqq {
 
 struct TwoLevelParams {
@@ -59,6 +61,9 @@ TwoLevelTensor unpack_twolevel(const TwoLevelPacked& p);
 // The weight [out, in] in fp32, by the formula above (the one every path uses).
 at::Tensor dequantize_twolevel(const TwoLevelTensor& t);
 at::Tensor dequantize_twolevel(const TwoLevelPacked& p);
+
+// What the two-level kernels read: pointers into p, which must outlive the view.
+kernels::TwoLevelView view_of(const TwoLevelPacked& p);
 
 // The 2^nbits levels of the sub-group at the median scale (the report's typical group).
 std::vector<double> twolevel_median_levels(const TwoLevelTensor& t);

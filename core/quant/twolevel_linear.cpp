@@ -5,27 +5,12 @@
 
 #include "core/base/error.h"
 #include "core/io/checkpoint.h"
+#include "core/quant/frozen_matmul.h"
 
 namespace hqq {
 namespace {
 
 constexpr int kFormatVersion = 1;
-
-// y = x Ŵᵀ with Ŵ dequantized again in backward, as for HqqLinear: nothing but a pointer to the
-// layer is kept by the graph; the frozen codes get no gradient.
-struct TwoLevelMatmul : public torch::autograd::Function<TwoLevelMatmul> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
-                            const TwoLevelLinear* layer) {
-    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
-    return layer->forward_product(x);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad) {
-    auto* layer = reinterpret_cast<const TwoLevelLinear*>(ctx->saved_data["layer"].toInt());
-    at::Tensor g = grad[0];
-    return {at::matmul(g, layer->dequantized(g.scalar_type())), at::Tensor()};
-  }
-};
 
 }  // namespace
 
@@ -40,22 +25,7 @@ TwoLevelLinear::TwoLevelLinear(TwoLevelPacked packed, at::Tensor bias, at::Scala
   p_.super = p_.super.contiguous();
 }
 
-kernels::TwoLevelView TwoLevelLinear::view() const {
-  kernels::TwoLevelView v;
-  v.out = p_.out;
-  v.in = p_.in;
-  v.nbits = p_.params.nbits;
-  v.group = p_.params.group;
-  v.scale_bits = p_.params.scale_bits;
-  v.zero_bits = p_.params.zero_bits;
-  v.super_group = p_.params.super_group;
-  v.codes = p_.codes.data_ptr<uint8_t>();
-  v.code_row_bytes = p_.codes.size(1);
-  v.meta = p_.meta.data_ptr<uint8_t>();
-  v.meta_row_bytes = p_.meta.size(1);
-  v.super = reinterpret_cast<const uint16_t*>(p_.super.data_ptr<at::Half>());
-  return v;
-}
+kernels::TwoLevelView TwoLevelLinear::view() const { return view_of(p_); }
 
 int64_t TwoLevelLinear::storage_bytes() const {
   auto bytes = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; };
@@ -105,7 +75,7 @@ at::Tensor TwoLevelLinear::forward_product(const at::Tensor& x_in) const {
 
 at::Tensor TwoLevelLinear::forward(const at::Tensor& x) const {
   at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
-  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? TwoLevelMatmul::apply(x, this)
+  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? FrozenMatmul<TwoLevelLinear>::apply(x, this)
                                                                  : forward_product(x);
   return b.defined() ? y + b : y;
 }
