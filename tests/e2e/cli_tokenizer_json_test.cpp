@@ -213,4 +213,72 @@ TEST(Cli, Qwen25ChatFinetuneAndReplyStopOnImEnd) {
   run_chat_model(hqq::test::qwen25_shape(), 151643, 198, 13048, 0, 151645, 2);
 }
 
+// hqq train takes a tokenizer.json file as well as a tokenizer.model: it trains on that
+// tokenizer's ids and ships the file with the model, which then opens with it.
+TEST(Cli, TrainWithATokenizerJsonFile) {
+  TempDir tmp;
+  const fs::path gpt2 = hqq::test::shared_data() / "tokenizers" / "gpt2" / "tokenizer.json";
+  hqq::test::write_file(tmp / "config.json",
+                        nlohmann::json({{"architectures", {"LlamaForCausalLM"}},
+                                        {"model_type", "llama"},
+                                        {"hidden_size", 32},
+                                        {"intermediate_size", 64},
+                                        {"num_hidden_layers", 1},
+                                        {"num_attention_heads", 2},
+                                        {"num_key_value_heads", 1},
+                                        {"vocab_size", 50257},
+                                        {"max_position_embeddings", 64},
+                                        {"rms_norm_eps", 1e-5},
+                                        {"tie_word_embeddings", true}})
+                            .dump());
+  const fs::path text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 3000));
+  const std::string out = (tmp / "out").string();
+  Result t = hqq("-q --json train --config " + (tmp / "config.json").string() + " --tokenizer " +
+                 gpt2.string() + " --data " + text.string() + " -o " + out +
+                 " --steps 2 --batch 2 --seq-len 16");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(nlohmann::json::parse(t.out)["steps"], 2);
+  EXPECT_EQ(hqq::test::read_file(tmp / "out" / "tokenizer.json"), hqq::test::read_file(gpt2));
+  EXPECT_FALSE(fs::exists(tmp / "out" / "tokenizer.model"));
+  // It trained on GPT-2's ids of the text: the count `hqq tokenize` gives with that file.
+  Result tt = hqq("--json tokenize " + gpt2.parent_path().string() + " --text " + text.string());
+  ASSERT_EQ(tt.code, 0) << tt.err;
+  const size_t want = nlohmann::json::parse(tt.out)["ids"].size();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(t.err, m, std::regex("on ([0-9]+) tokens"))) << t.err;
+  EXPECT_EQ(std::stoul(m[1]), want) << t.err;
+  // The trained folder generates with it.
+  Result g = hqq("--json -q generate " + out + " -p 'In the beginning' -n 2");
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_EQ(nlohmann::json::parse(g.out)["prompt_tokens"], 3);  // "In", " the", " beginning"
+  // A .json file that is no tokenizer is refused with its name, exit 2.
+  hqq::test::write_file(tmp / "bad.json", "{\"model\": {\"type\": \"Unigram\"}}");
+  Result bad = hqq("-q train --config " + (tmp / "config.json").string() + " --tokenizer " +
+                   (tmp / "bad.json").string() + " --data " + text.string() + " -o " +
+                   (tmp / "out2").string() + " --steps 1");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "out2"));
+}
+
+// A tokenizer larger than the model's vocabulary is refused naming the tokenizer file used.
+TEST(Cli, VocabMismatchNamesTheTokenizerJson) {
+  TempDir tmp;
+  hqq::test::TinyShape small = hqq::test::llama32_shape();
+  small.vocab = 1000;  // embeddings and config of 1000 rows, the real 128256-token tokenizer
+  small.bos = 1;
+  small.eos = 2;
+  hqq::test::write_tiny_model(tmp / "m", small);
+  Result r = hqq("-q generate " + (tmp / "m").string() + " -p hi -n 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find((tmp / "m" / "tokenizer.json").string() +
+                       ": has 128256 tokens but the model's vocab_size is 1000"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("tokenizer.model"), std::string::npos) << r.err;
+}
+
 }  // namespace
