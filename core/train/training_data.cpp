@@ -68,55 +68,10 @@ void encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
   }
 }
 
-// Tokenizing a long text in one call costs ~240 bytes of memory per input byte (the tokenizer's
-// lattice and piece lists); cutting it into pieces of about this size bounds that to a few tens
-// of MB whatever the file size, and lets a stop signal through between pieces.
-constexpr size_t kEncodeChunkBytes = 256 * 1024;
-
-// Whether a cut at a space drops the space. Tokenizers that mark a word start themselves
-// (sentencepiece's dummy prefix, a Metaspace pre-tokenizer, Mixtral's Prepend normalizer) give
-// the next piece's first word its space back; byte-level ones (Llama 3, Qwen2.5, GPT-2) keep the
-// space in the next word's token, so it must stay with the next piece. Probed on a sample: the
-// rule that reproduces the ids of the whole sample.
-bool cut_drops_space(const Tokenizer& tok) {
-  std::vector<int64_t> joined = tok.encode("of the", false);
-  const std::vector<int64_t> rest = tok.encode("world", false);
-  joined.insert(joined.end(), rest.begin(), rest.end());
-  return joined == tok.encode("of the world", false);
-}
-
-// Appends the tokens of `text` to `out`, encoded piece by piece, with the tokens of the whole
-// text. A cut falls at a space (see cut_drops_space; both tokenizer kinds split words at spaces
-// first); without a space in reach at a newline, else at a UTF-8 boundary.
+// Appends the tokens of a long text, encoded in bounded pieces (Tokenizer::encode_long).
 void encode_chunked(const Tokenizer& tok, std::string_view text, bool add_bos,
                     std::vector<int32_t>* out, const JobContext& job) {
-  bool first = true;
-  const bool drop_space = text.size() > kEncodeChunkBytes && cut_drops_space(tok);
-  while (!text.empty()) {
-    job.check();
-    size_t n = text.size(), skip = 0;
-    if (n > kEncodeChunkBytes) {
-      n = kEncodeChunkBytes;
-      const std::string_view head = text.substr(0, n);
-      // A single space between two non-blank characters: a run of blanks tokenizes as a whole.
-      auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-      size_t sp = head.rfind(' ');
-      while (sp != std::string_view::npos && sp > n / 2 &&
-             (blank(text[sp - 1]) || blank(text[sp + 1])))
-        sp = head.rfind(' ', sp - 1);
-      if (sp != std::string_view::npos && sp > n / 2) {
-        n = sp, skip = drop_space ? 1 : 0;
-      } else if (size_t nl = head.rfind('\n'); nl != std::string_view::npos && nl > n / 2) {
-        n = nl + 1;
-      } else {
-        while (n > 1 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-      }
-    }
-    const std::vector<int64_t> ids = tok.encode(text.substr(0, n), add_bos && first);
-    for (int64_t id : ids) out->push_back(static_cast<int32_t>(id));
-    first = false;
-    text.remove_prefix(n + skip);
-  }
+  for (int64_t id : tok.encode_long(text, add_bos, job)) out->push_back(static_cast<int32_t>(id));
 }
 
 }  // namespace
