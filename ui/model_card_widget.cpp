@@ -41,6 +41,7 @@ ModelCardWidget::ModelCardWidget(QWidget* parent) : QWidget(parent) {
         tr("Context"), tr("Weights"), tr("On disk"), tr("Tokenizer"), tr("Chat template"),
         tr("Quantization"), tr("Full precision")}) {
     auto* v = new QLabel(QStringLiteral("—"), this);
+    v->setTextFormat(Qt::PlainText);  // values come from files: "<|eot_id|>" is no markup
     v->setTextInteractionFlags(Qt::TextSelectableByMouse);
     v->setWordWrap(true);
     form_->addRow(name, v);
@@ -120,7 +121,19 @@ void ModelCardWidget::show_info(const ModelInfo& info) {
                                .arg(human_bytes(double(info.size_on_disk)))
                                .arg(info.shards));
   set_field(tr("Tokenizer"), QString::fromStdString(info.tokenizer));
-  set_field(tr("Chat template"), info.has_chat_template ? tr("yes") : tr("no (plain fallback)"));
+  // Which tokens end a reply is what a user of an instruct model needs to see (<|eot_id|>,
+  // <|im_end|>): a missing one means replies that run on into the next turn.
+  QStringList stops;
+  for (int64_t id : info.eos_token_ids) {
+    QString name = QString::number(id);
+    for (const auto& [sid, text] : info.special_tokens)
+      if (sid == id) name = QString::fromStdString(text);
+    if (!stops.contains(name)) stops << name;
+  }
+  const QString stop_text =
+      stops.isEmpty() ? QString() : tr("; replies stop on %1").arg(stops.join(", "));
+  set_field(tr("Chat template"),
+            (info.has_chat_template ? tr("yes") : tr("no (plain fallback)")) + stop_text);
   // What quantization leaves alone, and how much of a quantized model it is: in a small model the
   // embeddings dominate, so "4-bit" is far from 4× smaller.
   const double kept_params = double(info.parameters - info.linear_parameters);

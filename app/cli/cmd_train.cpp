@@ -28,7 +28,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--config", a->config, "config.json of a new model (random initialisation)");
   cmd->add_option("--init", a->init, "Or: a model folder to continue training");
   cmd->add_option("--tokenizer", a->tokenizer,
-                  "tokenizer.model, or a folder with it (default: the --init folder)");
+                  "tokenizer.json or tokenizer.model, or a folder with one (default: the --init "
+                  "folder)");
   add_training_options(cmd, *a, "Output model folder (checkpoints go to OUTPUT/checkpoint)");
   cmd->add_option("--save-dtype", a->save_dtype, "Dtype of the saved model")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
@@ -51,7 +52,11 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       fs::path tok_path = a->tokenizer.empty() ? fs::path(a->init) : fs::path(a->tokenizer);
       if (tok_path.empty()) throw InputError("--tokenizer is required with --config");
       fs::path tok_dir = fs::is_directory(tok_path) ? tok_path : tok_path.parent_path();
+      // A file is read as the kind its name says (as transformers' tokenizer_file): a
+      // Hugging Face tokenizer.json, else a sentencepiece model.
+      const bool tok_json = !fs::is_directory(tok_path) && tok_path.extension() == ".json";
       Tokenizer tok = fs::is_directory(tok_path) ? Tokenizer::load(tok_path)
+                      : tok_json                 ? Tokenizer::from_json_file(tok_path)
                                                  : Tokenizer::from_model_file(tok_path);
 
       ModelConfig config = a->config.empty()
@@ -108,7 +113,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       if (fs::is_directory(tok_path))
         copy_tokenizer_files(tok_dir, out);
       else
-        fs::copy_file(tok_path, out / "tokenizer.model", fs::copy_options::overwrite_existing);
+        fs::copy_file(tok_path, out / (tok_json ? "tokenizer.json" : "tokenizer.model"),
+                      fs::copy_options::overwrite_existing);
       log.close();
       staged.commit();
       if (g.json)

@@ -55,9 +55,9 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     m.tokenizer_problem = e.what();
   }
   if (m.tokenizer && m.tokenizer->vocab_size() > config.vocab_size)
-    fail_input((dir / "tokenizer.model").string(),
-               "has " + std::to_string(m.tokenizer->vocab_size()) +
-                   " pieces but the model's vocab_size is " + std::to_string(config.vocab_size));
+    fail_input(m.tokenizer->model_path(), "has " + std::to_string(m.tokenizer->vocab_size()) +
+                                              " tokens but the model's vocab_size is " +
+                                              std::to_string(config.vocab_size));
   if (!o.adapter.empty()) load_adapter(m.model, o.adapter);
   return m;
 }

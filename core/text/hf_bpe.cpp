@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <queue>
 
@@ -13,6 +14,21 @@ namespace {
 
 constexpr size_t kCacheEntries = 200'000;  // then it starts over: bounded memory
 constexpr size_t kCacheMaxWord = 256;      // longer words are rare and not worth keeping
+constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+// Whether s holds a U+2581 right after a character other than U+2581 ("a\u2581", not
+// "\u2581\u2581"). UTF-8 is self-synchronising: the three bytes before a match are a U+2581
+// exactly when they spell one.
+bool metaspace_after_other(std::string_view s, size_t p) {
+  return p > 0 && (p < kMetaspace.size() ||
+                   s.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) != 0);
+}
+bool has_inner_metaspace(std::string_view s) {
+  for (size_t p = s.find(kMetaspace); p != std::string_view::npos;
+       p = s.find(kMetaspace, p + kMetaspace.size()))
+    if (metaspace_after_other(s, p)) return true;
+  return false;
+}
 
 uint64_t pair_key(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -70,6 +86,15 @@ Bpe::Bpe(std::vector<std::pair<std::string, int32_t>> vocab,
   }
   if (opt_.unk_token && !vocab_.count(*opt_.unk_token))
     fail_input(file, "BPE model: unk_token '" + *opt_.unk_token + "' is not in the vocabulary");
+  // A merge across a cut before such a U+2581 would make a piece holding "x\u2581" (the left
+  // symbol ends with the token of a character other than U+2581: itself, <0xNN> or the unk
+  // piece), which no merge makes when the vocabulary has none. U+2581 must be a piece itself so
+  // that it never joins an unknown run (fuse_unk) across the cut, and the prefix/suffix options
+  // and ignore_merges depend on where a word starts and ends, so they rule the cut out.
+  split_at_metaspace_ = opt_.continuing_subword_prefix.empty() && opt_.end_of_word_suffix.empty() &&
+                        !opt_.ignore_merges && vocab_.count(kMetaspace) &&
+                        std::none_of(id_to_token_.begin(), id_to_token_.end(),
+                                     [](const std::string& t) { return has_inner_metaspace(t); });
 }
 
 std::optional<int32_t> Bpe::token_to_id(std::string_view token) const {
@@ -91,6 +116,18 @@ void Bpe::tokenize(std::string_view word, std::vector<int32_t>& out) const {
       out.push_back(it->second);
       return;
     }
+  if (!split_at_metaspace_) return tokenize_cached(word, out);
+  size_t begin = 0;
+  for (size_t p = word.find(kMetaspace, 1); p != std::string_view::npos;
+       p = word.find(kMetaspace, p + kMetaspace.size())) {
+    if (!metaspace_after_other(word, p)) continue;  // a run of U+2581 stays in one piece
+    tokenize_cached(word.substr(begin, p - begin), out);
+    begin = p;
+  }
+  tokenize_cached(word.substr(begin), out);
+}
+
+void Bpe::tokenize_cached(std::string_view word, std::vector<int32_t>& out) const {
   const bool cacheable = word.size() <= kCacheMaxWord;
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);

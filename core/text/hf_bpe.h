@@ -3,6 +3,9 @@
 // pre-tokenizer made exactly as the official library does (lowest rank first, leftmost on
 // ties), with byte_fallback, unk_token (fuse_unk), continuing_subword_prefix,
 // end_of_word_suffix and ignore_merges. A per-word cache makes repeated words one lookup.
+// Without a pre-tokenizer (Mixtral's Metaspace form) a whole paragraph is one word: it is cut
+// before each "\u2581" that follows another character when the vocabulary proves that no merge
+// can cross such a cut, so the pieces are words again (cached, short) with the same ids.
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -48,6 +51,7 @@ class Bpe {
   size_t merge_count() const { return merges_.size(); }
 
  private:
+  void tokenize_cached(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
   StringMap<int32_t> vocab_;
@@ -55,6 +59,7 @@ class Bpe {
   std::vector<bool> has_id_;
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (a,b) -> (rank, id)
   BpeOptions opt_;
+  bool split_at_metaspace_ = false;      // see the comment at the top
   std::array<int32_t, 256> byte_ids_{};  // <0xXX> pieces for byte_fallback; -1 where missing
   mutable std::mutex cache_mutex_;
   mutable StringMap<std::vector<int32_t>> cache_;

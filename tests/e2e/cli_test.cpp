@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/cli_support.h"
-#include "tests/e2e/hf_model_fixture.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -225,92 +224,6 @@ TEST(Cli, QuantizeFinetuneAndEvaluateWithTheAdapter) {
 
 namespace {
 
-// tokenizer.json checkpoints end to end: tokenize, info, generate, quantize, ppl.
-void run_tokenizer_json_model(const hqq::test::TinyShape& shape, const std::string& prompt,
-                              const std::vector<int64_t>& ids, const std::vector<int64_t>& plain,
-                              const std::string& first_special, size_t once_upon_tokens) {
-  TempDir tmp;
-  const std::string dir = (tmp / "m").string();
-  hqq::test::write_tiny_model(tmp / "m", shape);
-  const std::string quoted = "'" + prompt + "'";
-
-  Result t = hqq("--json tokenize " + dir + " -p " + quoted + " --pieces");
-  ASSERT_EQ(t.code, 0) << t.err;
-  auto tj = nlohmann::json::parse(t.out);
-  EXPECT_EQ(tj["ids"].get<std::vector<int64_t>>(), ids);
-  EXPECT_EQ(tj["pieces"].size(), ids.size());
-  EXPECT_EQ(tj["tokenizer"], "tokenizer.json (BPE, ByteLevel)");
-  Result ns = hqq("tokenize " + dir + " --no-special -p " + quoted);
-  ASSERT_EQ(ns.code, 0) << ns.err;
-  std::string want;
-  for (int64_t id : plain) want += (want.empty() ? "" : " ") + std::to_string(id);
-  EXPECT_EQ(ns.out, want + "\n");
-  hqq::test::write_file(tmp / "in.jsonl", nlohmann::json(prompt).dump() + "\n\"\"\n" +
-                                              nlohmann::json(prompt).dump() + "\n");
-  Result jl = hqq("tokenize " + dir + " --jsonl " + (tmp / "in.jsonl").string());
-  ASSERT_EQ(jl.code, 0) << jl.err;
-  const std::string line = nlohmann::json({{"ids", ids}}).dump();
-  std::vector<int64_t> empty_ids(ids.size() - plain.size() > 0 ? 1 : 0, ids[0]);
-  EXPECT_EQ(jl.out, line + "\n" + nlohmann::json({{"ids", empty_ids}}).dump() + "\n" + line + "\n");
-  hqq::test::write_file(tmp / "bad.jsonl", "\"ok\"\n{\"text\": 1}\n");
-  Result bad = hqq("tokenize " + dir + " --jsonl " + (tmp / "bad.jsonl").string());
-  EXPECT_EQ(bad.code, 2);
-  EXPECT_NE(bad.err.find("bad.jsonl:2"), std::string::npos) << bad.err;
-  // Only the tokenizer files: no config.json, no weights.
-  hqq::test::write_tiny_model(tmp / "tok-only", shape, /*weights=*/false);
-  Result only = hqq("--json tokenize " + (tmp / "tok-only").string() + " -p " + quoted);
-  ASSERT_EQ(only.code, 0) << only.err;
-  EXPECT_EQ(nlohmann::json::parse(only.out)["ids"].get<std::vector<int64_t>>(), ids);
-
-  Result info = hqq("--json info " + dir);
-  ASSERT_EQ(info.code, 0) << info.err;
-  auto ij = nlohmann::json::parse(info.out);
-  EXPECT_EQ(ij["tokenizer"], "tokenizer.json (BPE, ByteLevel)");
-  ASSERT_FALSE(ij["special_tokens"].empty());
-  EXPECT_EQ(ij["special_tokens"][0]["text"], first_special);
-  Result text_info = hqq("info " + dir);
-  EXPECT_NE(text_info.out.find("special tokens " + first_special), std::string::npos)
-      << text_info.out;
-
-  Result g = hqq("--json -q generate " + dir + " -p 'Once upon' -n 3");
-  ASSERT_EQ(g.code, 0) << g.err;
-  auto gj = nlohmann::json::parse(g.out);
-  EXPECT_EQ(gj["prompt_tokens"].get<size_t>(), once_upon_tokens);
-  EXPECT_GE(gj["tokens"].size(), 1u);
-  EXPECT_LE(gj["tokens"].size(), 3u);
-
-  Result q = hqq("-q quantize " + dir + " -o " + (tmp / "q").string() + " --preset 2bit-g32");
-  ASSERT_EQ(q.code, 0) << q.err;
-  EXPECT_TRUE(fs::exists(tmp / "q" / "tokenizer.json"));
-  auto text = tmp / "t.txt";
-  hqq::test::write_file(
-      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
-                .substr(0, 4000));
-  for (const std::string& m : {dir, (tmp / "q").string()}) {
-    Result p =
-        hqq("-q --json ppl " + m + " --text " + text.string() + " --ctx 32 --max-tokens 128");
-    ASSERT_EQ(p.code, 0) << p.err;
-    auto pj = nlohmann::json::parse(p.out);
-    // Random weights over the real vocabulary: perplexity near the vocabulary size.
-    EXPECT_GT(pj["ppl"].get<double>(), 1000.0);
-    EXPECT_LT(pj["ppl"].get<double>(), 1e6);
-    EXPECT_EQ(pj["tokens_scored"].get<int>(), 4 * 31);
-  }
-}
-
-TEST(Cli, Llama32TokenizerJsonModelEndToEnd) {
-  run_tokenizer_json_model(hqq::test::llama32_shape(), "Hello world<|eot_id|> 123456",
-                           {128000, 9906, 1917, 128009, 220, 4513, 10961},
-                           {9906, 1917, 128009, 220, 4513, 10961}, "<|begin_of_text|>", 3);
-}
-
-TEST(Cli, Qwen25TokenizerJsonModelEndToEnd) {
-  run_tokenizer_json_model(hqq::test::qwen25_shape(), "<|im_start|>user\nHello world 123<|im_end|>",
-                           {151644, 872, 198, 9707, 1879, 220, 16, 17, 18, 151645},
-                           {151644, 872, 198, 9707, 1879, 220, 16, 17, 18, 151645}, "<|endoftext|>",
-                           2);
-}
-
 TEST(Cli, TokenizeSentencepieceFolderAndBadInput) {
   Result r = hqq("--json tokenize " + model("llama_chat_tok1000") + " -p 'In the beginning'");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -399,8 +312,8 @@ TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
   hqq::test::write_file(
       text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
                 .substr(0, 20000));
-  Result q = hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() +
-                 " --preset 2bit-tl-g16");
+  Result q =
+      hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() + " --preset 2bit-tl-g16");
   ASSERT_EQ(q.code, 0) << q.err;
   auto s = nlohmann::json::parse(q.out);
   EXPECT_DOUBLE_EQ(s["bits_per_weight"].get<double>(), 2.625);  // 2 + 8/16 + 32/256, no bias

@@ -2,6 +2,7 @@
 // Small random-weight checkpoints shaped like Llama 3.2 and Qwen2.5 (a tiny hidden size, the
 // real vocabulary) beside the real tokenizer.json of ../shared/data: what the CLI tests open
 // to run a tokenizer.json model end to end. Written per test: no large committed files.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -44,10 +45,20 @@ inline TinyShape qwen25_shape() {
           151643};
 }
 
+// A next-token rule planted in random weights: after `from`, greedy decoding picks `to`.
+struct Bigram {
+  int64_t from, to;
+};
+
 // config.json, model.safetensors (fp32, N(0, 0.02), tied embeddings), tokenizer.json and
 // tokenizer_config.json. With weights false only the tokenizer files.
+// With bigrams the model gets its own lm_head and rule i is planted along hidden dimension i:
+// embed[from] is the unit vector e_i and lm_head[to][i] = 10, so after the final norm the
+// logit of `to` is ~57 while the random rest stays within ~1 (the random layers add ~0.01 to
+// the residual), which survives 2-bit quantization of the layers. That makes a reply, and where
+// it stops, predictable from a random model.
 inline void write_tiny_model(const std::filesystem::path& dir, const TinyShape& s,
-                             bool weights = true) {
+                             bool weights = true, const std::vector<Bigram>& bigrams = {}) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   const fs::path tok = shared_data() / "tokenizers" / s.tokenizer;
@@ -68,7 +79,7 @@ inline void write_tiny_model(const std::filesystem::path& dir, const TinyShape& 
                            {"max_position_embeddings", 256},
                            {"hidden_act", "silu"},
                            {"rope_theta", s.rope_theta},
-                           {"tie_word_embeddings", true},
+                           {"tie_word_embeddings", bigrams.empty()},
                            {"torch_dtype", "float32"},
                            {"bos_token_id", s.bos},
                            {"eos_token_id", s.eos}};
@@ -98,6 +109,7 @@ inline void write_tiny_model(const std::filesystem::path& dir, const TinyShape& 
     tensors.push_back({p + "mlp.up_proj.weight", {ffn, hidden}, false});
     tensors.push_back({p + "mlp.down_proj.weight", {hidden, ffn}, false});
   }
+  if (!bigrams.empty()) tensors.push_back({"lm_head.weight", {s.vocab, hidden}, false});
   nlohmann::json header = nlohmann::json::object();
   std::vector<float> data;
   std::mt19937 rng(1234);
@@ -110,6 +122,15 @@ inline void write_tiny_model(const std::filesystem::path& dir, const TinyShape& 
     header[t.name] = {{"dtype", "F32"},
                       {"shape", t.shape},
                       {"data_offsets", {begin, data.size() * sizeof(float)}}};
+  }
+  if (!bigrams.empty()) {
+    const size_t lm_head = data.size() - static_cast<size_t>(s.vocab * hidden);  // written last
+    for (size_t i = 0; i < bigrams.size() && i < static_cast<size_t>(hidden); ++i) {
+      float* row = data.data() + bigrams[i].from * hidden;  // model.embed_tokens comes first
+      std::fill(row, row + hidden, 0.0f);
+      row[i] = 1.0f;
+      data[lm_head + static_cast<size_t>(bigrams[i].to * hidden) + i] = 10.0f;
+    }
   }
   std::string h = header.dump();
   h.resize((h.size() + 7) / 8 * 8, ' ');

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/base/error.h"
+#include "core/text/hf_bpe.h"
 #include "core/text/tokenizer.h"
 #include "tests/test_support.h"
 
@@ -264,6 +265,27 @@ TEST(HfTokenizer, UnsupportedComponentsAreNamed) {
       EXPECT_NE(what.find(message), std::string::npos) << what;
     }
   }
+}
+
+// Without a pre-tokenizer (Mixtral's form) a paragraph is one word, which is cut before each
+// U+2581 that follows another character, but only when the vocabulary shows that no merge can
+// join across such a cut: the ids must be those of merging the whole word.
+TEST(HfBpe, CutsAWordBeforeMetaspaceOnlyWhenNoMergeCanCrossIt) {
+  const std::string m = "\u2581";
+  auto ids_of = [&](bool joining) {
+    std::vector<std::pair<std::string, int32_t>> vocab = {{"a", 0}, {"b", 1}, {m, 2}, {m + "b", 3}};
+    std::vector<std::pair<std::string, std::string>> merges = {{m, "b"}};
+    if (joining) {  // "a\u2581" ranks first: it joins the "a" before the cut to the U+2581 after
+      vocab.push_back({"a" + m, 4});
+      merges.insert(merges.begin(), {"a", m});
+    }
+    hf::Bpe bpe(vocab, merges, hf::BpeOptions{}, "tokenizer.json");
+    std::vector<int32_t> ids;
+    bpe.tokenize("a" + m + "b" + m + m + "a" + m + "b", ids);
+    return ids;
+  };
+  EXPECT_EQ(ids_of(false), (std::vector<int32_t>{0, 3, 2, 2, 0, 3}));
+  EXPECT_EQ(ids_of(true), (std::vector<int32_t>{4, 1, 2, 2, 4, 1}));
 }
 
 }  // namespace
