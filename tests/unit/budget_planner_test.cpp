@@ -180,8 +180,8 @@ TEST(BudgetPlanner, KlProbeIsZeroForTheOriginalWeightAndGrowsWithTheError) {
 TEST(BudgetPlanner, KlMeasureWeighsLayersByWhatTheModelLoses) {
   BudgetOptions o;
   o.bits_per_weight = 3.0;
-  o.candidates = plan_candidates_from_list("2bit-g64,2bit-tl-g16,3bit-tl-g32,4bit-g64");
-  o.probe = {.sequences = 2, .length = 64, .seed = 1};
+  o.candidates = plan_candidates_from_list("2bit-g64,2bit-tl-g16,4bit-g64");
+  o.probe = {.sequences = 1, .length = 96, .seed = 1};
   const BudgetPlan p = plan_for_budget(demo_dir(), QuantConfig{}, o);
   ASSERT_EQ(p.layers.size(), 28u);
   EXPECT_LE(p.bits_per_weight(), 3.0);
@@ -189,7 +189,7 @@ TEST(BudgetPlanner, KlMeasureWeighsLayersByWhatTheModelLoses) {
   double kl_min = 1e300, kl_max = 0;
   for (const auto& l : p.layers) {
     // Measured KL falls as the format grows (2-bit g64 → 4-bit g64), layer by layer.
-    EXPECT_LT(l.errors[3], l.errors[0]) << l.module;
+    EXPECT_LT(l.errors[2], l.errors[0]) << l.module;
     kl_min = std::min(kl_min, l.errors[0]), kl_max = std::max(kl_max, l.errors[0]);
   }
   // Layers differ widely in what the same format costs the model: the reason for the measure.
