@@ -603,25 +603,29 @@ void QuantizePage::plan_for_budget() {
   set_busy(true);
   const std::string dir = ws_.model_dir().toStdString();
   const QuantConfig base = plan().defaults;
-  BudgetOptions bo;
+  BudgetOptions bo = planner_options_;
   bo.total_bytes = budget_->value() * 1e9;
+  bo.bits_per_weight.reset();
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
-  connect(runner_, &JobRunner::finished, this,
-          [this, result](bool ok, bool cancelled, const QString& error) {
-            set_busy(false);
-            if (!ok) {
-              status_->setText(cancelled ? tr("Budget planning cancelled.")
-                                         : tr("Budget planning failed: %1").arg(error));
-              return;
-            }
-            editor_->set_rules(result->plan.overrides);
-            preset_->setCurrentIndex(preset_->count() - 1);  // custom
-            status_->setText(tr("Planned %1 layers at %2 bits/weight; total estimated error %3.")
-                                 .arg(result->layers.size())
-                                 .arg(result->bits_per_weight(), 0, 'f', 3)
-                                 .arg(result->total_error, 0, 'g', 4));
-          });
+  connect(
+      runner_, &JobRunner::finished, this,
+      [this, result](bool ok, bool cancelled, const QString& error) {
+        set_busy(false);
+        if (!ok) {
+          status_->setText(cancelled ? tr("Budget planning cancelled.")
+                                     : tr("Budget planning failed: %1").arg(error));
+          return;
+        }
+        editor_->set_rules(result->plan.overrides);
+        preset_->setCurrentIndex(preset_->count() - 1);  // custom
+        status_->setText(tr("Planned %1 layers at %2 bits/weight, meta included; predicted %3 %4.")
+                             .arg(result->layers.size())
+                             .arg(result->bits_per_weight(), 0, 'f', 3)
+                             .arg(result->measure == PlanMeasure::Kl ? tr("KL divergence")
+                                                                     : tr("squared weight error"))
+                             .arg(result->total_error, 0, 'g', 4));
+      });
   runner_->start([dir, base, bo, result](JobRunner& job) {
     *result = hqq::plan_for_budget(dir, base, bo, job.context());
   });

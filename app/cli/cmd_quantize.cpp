@@ -19,6 +19,7 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
     bool overwrite = false, round_zero = false, dry_run = false;
     double budget_gb = 0, budget_bits = 0;
     std::string save_plan, plan_measure = "kl", plan_formats = "all", plan_cache;
+    int64_t plan_probe_tokens = 512;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
@@ -61,6 +62,10 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                   "Formats the budget planner chooses from: all (default: plain and two-level, "
                   "with and without rotation), plain (the plain HQQ presets) or a list of "
                   "names, e.g. 2bit-tl-g16,3bit-tl-g32-rot,4bit-g64");
+  cmd->add_option("--plan-probe-tokens", a->plan_probe_tokens,
+                  "Tokens the model samples itself for the KL measure, in sequences of up to 128 "
+                  "(default 512)")
+      ->check(whole_range(2, 65536));
   cmd->add_option("--plan-cache", a->plan_cache,
                   "Keep the budget planner's per-layer measurements in this JSON file: planning "
                   "the same model again (another budget) reuses them");
@@ -92,6 +97,8 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
           b.bits_per_weight = a->budget_bits;
         b.measure = plan_measure_from_name(a->plan_measure);
         b.candidates = plan_candidates_from_list(a->plan_formats);
+        b.probe.length = std::min<int64_t>(a->plan_probe_tokens, 128);
+        b.probe.sequences = (a->plan_probe_tokens + 127) / 128;
         if (!a->plan_cache.empty()) {
           refuse_output_over_sources(a->plan_cache, {a->source, a->plan_file});
           b.cache = a->plan_cache;

@@ -155,16 +155,17 @@ namespace {
 
 // The weight (fp32, original basis) exactly as quantize_checkpoint would store it for `module`
 // under `c`: the same solver, rotation seed, fp16 meta and dequantization.
-at::Tensor dequantized_as(const at::Tensor& w, const QuantConfig& c, const std::string& module) {
+at::Tensor dequantized_as(const at::Tensor& w, const QuantConfig& c, const std::string& module,
+                          const JobContext& job) {
   const std::string wname = module + ".weight";
   if (c.two_level()) {
     const int64_t K = w.size(1);
     const Rotation rot = c.rotate ? rotation_for(K, rotation_seed(module)) : Rotation{};
-    const TwoLevelTensor t =
-        quantize_twolevel(rot.enabled() ? rotate(w, rot, K) : w, twolevel_params(c), wname);
+    const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, K) : w,
+                                               twolevel_params(c), wname, {}, job);
     return TwoLevelLinear(pack_twolevel(t), at::Tensor(), at::kFloat, rot).dequantized(at::kFloat);
   }
-  const QuantizedTensor q = quantize(w, c, wname);
+  const QuantizedTensor q = quantize(w, c, wname, job);
   return HqqLinear(q, at::Tensor(), at::kFloat, /*fuse=*/false).dequantized(at::kFloat);
 }
 
@@ -330,7 +331,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
         sample = w.narrow(1, 0, cols).contiguous();
         scale = static_cast<double>(K) / static_cast<double>(cols);
       }
-      at::Tensor s_hat = dequantized_as(sample, cfg, m);
+      at::Tensor s_hat = dequantized_as(sample, cfg, m, job);
       l.weight_errors.push_back(scale * sq_error(sample, s_hat));
       if (direct) w_hat[c] = std::move(s_hat);
     }
@@ -356,7 +357,8 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
         if (std::abs(bits - target_bits) < std::abs(best - target_bits)) p = c;
       }
       if (p < keep.size()) {
-        const double kl_p = probe->kl_with(m, dequantized_as(w, r.candidates[p].config(base), m));
+        const double kl_p =
+            probe->kl_with(m, dequantized_as(w, r.candidates[p].config(base), m, job));
         ++r.measurements;
         for (size_t c = 0; c < keep.size(); ++c)
           if (keep[c])

@@ -429,7 +429,8 @@ TEST(Cli, QuantizeWithinABitBudgetOnTheNamedFormats) {
   TempDir tmp;
   const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
   const std::string out = (tmp / "q").string(), plan = (tmp / "plan.json").string();
-  Result q = hqq("-q --json quantize " + demo + " -o " + out + " --budget-bits 2.625" +
+  Result q = hqq("-q --json quantize " + demo + " -o " + out +
+                 " --budget-bits 2.625 --plan-probe-tokens 64" +
                  " --plan-formats 2bit-g64,3bit-g64,2bit-tl-g16,3bit-tl-g32-rot --save-plan " +
                  plan + " --plan-cache " + (tmp / "cache.json").string());
   ASSERT_EQ(q.code, 0) << q.err;
@@ -445,7 +446,7 @@ TEST(Cli, QuantizeWithinABitBudgetOnTheNamedFormats) {
   EXPECT_EQ(q.err.find("from the cache"), std::string::npos) << q.err;
   // Another budget, the same formats: the measurements come from the cache.
   Result again = hqq("-q quantize " + demo + " -o " + (tmp / "q3").string() +
-                     " --budget-bits 3 --dry-run --plan-formats "
+                     " --budget-bits 3 --dry-run --plan-probe-tokens 64 --plan-formats "
                      "2bit-g64,3bit-g64,2bit-tl-g16,3bit-tl-g32-rot --plan-cache " +
                      (tmp / "cache.json").string());
   ASSERT_EQ(again.code, 0) << again.err;

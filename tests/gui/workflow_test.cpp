@@ -183,9 +183,15 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
   q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept fp32 part is 4.2 MB
+  // The KL measure on a few formats and a short probe (every format takes minutes on 2 cores).
+  hqq::BudgetOptions o;
+  o.candidates = hqq::plan_candidates_from_list("2bit-g64,2bit-tl-g16,3bit-tl-g32-rot,4bit-g64");
+  o.probe = {.sequences = 1, .length = 48, .seed = 0};
+  q->set_planner_options(o);
   q->plan_for_budget();
   ASSERT_TRUE(wait_job(q->runner()));
   EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
+  EXPECT_TRUE(q->status_text().contains("predicted KL divergence")) << q->status_text();
   EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
   // The live size now describes the planned model, and it fits.
   const QString size = q->size_text();
