@@ -14,7 +14,11 @@
 namespace hqq::ui {
 
 namespace {
-enum Column { kMatch, kBits, kGroup, kAxis, kSkip };
+enum Column { kMatch, kBits, kGroup, kFormat, kAxis, kSkip };
+// The Format column: the plan's default, plain HQQ (fp16 scale and zero per group), or the
+// two-level format of the presets (4-bit sub-group meta under an fp16 pair per 256 weights),
+// without or with the input rotation. What the budget planner writes is always one of these.
+enum Format { kFormatDefault, kFormatPlain, kFormatTwoLevel, kFormatTwoLevelRotated };
 const int kBitChoices[] = {1, 2, 3, 4, 8};
 const int kGroupChoices[] = {8, 16, 32, 64, 128, 256, 0};
 
@@ -30,8 +34,9 @@ QComboBox* combo(const QStringList& items, const QString& tip) {
 PlanEditor::PlanEditor(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
-  table_ = new QTableWidget(0, 5, this);
-  table_->setHorizontalHeaderLabels({tr("Match"), tr("Bits"), tr("Group"), tr("Axis"), tr("Keep")});
+  table_ = new QTableWidget(0, 6, this);
+  table_->setHorizontalHeaderLabels(
+      {tr("Match"), tr("Bits"), tr("Group"), tr("Format"), tr("Axis"), tr("Keep")});
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setSectionResizeMode(kMatch, QHeaderView::Stretch);
   table_->verticalHeader()->hide();
@@ -71,6 +76,15 @@ void PlanEditor::add_rule(const QuantRule& r) {
   auto* b = combo(bits, tips::bits());
   auto* g = combo(groups, tips::group_size());
   auto* a = combo({"0", "1"}, tips::axis());
+  auto* f = combo({tr("fp16 meta"), tr("two-level"), tr("two-level + rotation")},
+                  tr("fp16 meta: plain HQQ, an fp16 scale and zero per group. Two-level: the "
+                     "group's scale and zero as 4-bit integers under one fp16 pair per 256 "
+                     "weights (bits + 8/group + 0.125 bits per weight). Rotation: a seeded "
+                     "Hadamard rotation of the layer's inputs before quantizing."));
+  if (r.scale_bits)
+    f->setCurrentIndex(*r.scale_bits == 0         ? kFormatPlain
+                       : r.rotate.value_or(false) ? kFormatTwoLevelRotated
+                                                  : kFormatTwoLevel);
   if (r.nbits) b->setCurrentText(QString::number(*r.nbits));
   if (r.group_size)
     g->setCurrentText(*r.group_size ? QString::number(*r.group_size) : tr("per channel"));
@@ -80,9 +94,10 @@ void PlanEditor::add_rule(const QuantRule& r) {
   skip->setToolTip(tr("Keep this layer in 16-bit"));
   table_->setCellWidget(row, kBits, b);
   table_->setCellWidget(row, kGroup, g);
+  table_->setCellWidget(row, kFormat, f);
   table_->setCellWidget(row, kAxis, a);
   table_->setCellWidget(row, kSkip, skip);
-  for (QComboBox* c : {b, g, a})
+  for (QComboBox* c : {b, g, f, a})
     connect(c, &QComboBox::currentIndexChanged, this, &PlanEditor::changed);
   connect(skip, &QCheckBox::toggled, this, &PlanEditor::changed);
   Q_EMIT changed();
@@ -109,6 +124,17 @@ std::vector<QuantRule> PlanEditor::rules() const {
     if (b->currentIndex() > 0) r.nbits = kBitChoices[b->currentIndex() - 1];
     if (g->currentIndex() > 0) r.group_size = kGroupChoices[g->currentIndex() - 1];
     if (a->currentIndex() > 0) r.axis = a->currentIndex() - 1;
+    const int format = qobject_cast<QComboBox*>(table_->cellWidget(row, kFormat))->currentIndex();
+    if (format == kFormatPlain) {
+      r.scale_bits = 0;
+      r.rotate = false;
+    } else if (format != kFormatDefault) {
+      r.scale_bits = 4;
+      r.zero_bits = 4;
+      r.super_group = 256;
+      r.axis = 1;
+      r.rotate = format == kFormatTwoLevelRotated;
+    }
     r.skip = qobject_cast<QCheckBox*>(table_->cellWidget(row, kSkip))->isChecked();
     out.push_back(r);
   }

@@ -67,6 +67,23 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
   auto* form = new QFormLayout(settings_box);
   preset_ = new QComboBox(settings_box);
   for (const auto& p : quant_presets()) preset_->addItem(QString::fromStdString(p.name));
+  // Two-level presets: sub-group meta as small integers (docs/FORMATS.md); the tooltip says
+  // what each costs, every piece of meta counted.
+  for (const auto& p : twolevel_presets()) {
+    preset_->addItem(QString::fromStdString(p.name));
+    preset_->setItemData(
+        preset_->count() - 1,
+        tr("%1-bit codes in groups of %2, scale and zero as %3-bit integers "
+           "under an fp16 pair per %4 weights%5")
+            .arg(p.bits)
+            .arg(p.group_size)
+            .arg(p.scale_bits)
+            .arg(p.super_group)
+            .arg(p.mix.empty()
+                     ? QString()
+                     : tr("; %1-bit g%2 on v_proj and down_proj").arg(p.mix_bits).arg(p.mix_group)),
+        Qt::ToolTipRole);
+  }
   preset_->addItem(tr("custom"));
   preset_->setToolTip(tr("Common settings; bits, group size and overrides below can refine them"));
   bits_ = new QComboBox(settings_box);
@@ -285,6 +302,14 @@ void QuantizePage::set_preset(const QString& name) {
     bits_->setCurrentText(QString::number(p.bits));
     group_->setCurrentIndex(group_->findData(p.group_size));
   }
+  for (const auto& p : twolevel_presets()) {
+    if (QString::fromStdString(p.name) != name) continue;
+    const QSignalBlocker b1(bits_), b2(group_), b3(preset_), b4(axis_);
+    preset_->setCurrentText(name);
+    bits_->setCurrentText(QString::number(p.bits));
+    group_->setCurrentIndex(group_->findData(p.group_size));
+    axis_->setCurrentText("1");  // two-level groups lie along the inputs
+  }
   if (!runner_->running()) set_default_output();
   update_size();
 }
@@ -357,13 +382,17 @@ bool QuantizePage::result_actions_visible() const {
 
 QuantPlan QuantizePage::plan() const {
   QuantPlan p;
+  // A two-level preset brings its format (and its mix) with it; the fields below refine it.
+  for (const auto& t : twolevel_presets())
+    if (QString::fromStdString(t.name) == preset_->currentText()) p = plan_from_preset(t.name);
   p.defaults.nbits = bits_->currentText().toInt();
   p.defaults.group_size = group_->currentData().toInt();
   p.defaults.axis = axis_->currentText().toInt();
   p.defaults.optimizer = optimizer_from_name(optimizer_->currentText().toStdString());
   p.defaults.iters = iters_->value();
   p.defaults.round_zero = round_zero_->isChecked();
-  p.overrides = editor_->rules();
+  const std::vector<QuantRule> rules = editor_->rules();
+  p.overrides.insert(p.overrides.end(), rules.begin(), rules.end());
   return p;
 }
 
@@ -398,10 +427,34 @@ void QuantizePage::set_plan(const QuantPlan& p) {
   optimizer_->setCurrentText(optimizer_name(p.defaults.optimizer));
   iters_->setValue(p.defaults.iters);
   round_zero_->setChecked(p.defaults.round_zero);
-  const QString name = QString("%1bit-g%2").arg(p.defaults.nbits).arg(p.defaults.group_size);
+  QString name = QString("%1bit-g%2").arg(p.defaults.nbits).arg(p.defaults.group_size);
+  if (p.defaults.two_level()) {  // a plan exactly as a two-level preset writes it
+    name.clear();
+    for (const auto& t : twolevel_presets()) {
+      const QuantPlan tp = plan_from_preset(t.name);
+      if (tp.to_json() == p.to_json()) name = QString::fromStdString(t.name);
+    }
+  }
   const int preset = preset_->findText(name);
-  preset_->setCurrentIndex(p.overrides.empty() && preset >= 0 ? preset : preset_->count() - 1);
-  editor_->set_rules(p.overrides);
+  if (!name.isEmpty() && p.defaults.two_level() && preset >= 0) {
+    preset_->setCurrentIndex(preset);
+    editor_->set_rules({});
+    update_size();
+    return;
+  }
+  std::vector<QuantRule> rules = p.overrides;
+  if (p.defaults.two_level()) {  // other two-level defaults: a first rule over every layer
+    QuantRule all;
+    all.match = "model.layers.*";
+    all.axis = 1;
+    all.scale_bits = p.defaults.scale_bits;
+    all.zero_bits = p.defaults.zero_bits;
+    all.super_group = p.defaults.super_group;
+    all.rotate = p.defaults.rotate;
+    rules.insert(rules.begin(), all);
+  }
+  preset_->setCurrentIndex(rules.empty() && preset >= 0 ? preset : preset_->count() - 1);
+  editor_->set_rules(rules);
   update_size();
 }
 
@@ -418,7 +471,7 @@ void QuantizePage::update_size() {
     return;
   }
   const PlanSize s = plan_size(*info, plan());
-  QString text = tr("%1 bits/weight · model %2 (from %3)")
+  QString text = tr("%1 bits/weight, meta included · model %2 (from %3)")
                      .arg(s.bits_per_weight, 0, 'f', 3)
                      .arg(human_bytes(s.total_bytes), human_bytes(double(info->weight_bytes)));
   if (s.invalid_layers > 0)
@@ -550,25 +603,29 @@ void QuantizePage::plan_for_budget() {
   set_busy(true);
   const std::string dir = ws_.model_dir().toStdString();
   const QuantConfig base = plan().defaults;
-  BudgetOptions bo;
+  BudgetOptions bo = planner_options_;
   bo.total_bytes = budget_->value() * 1e9;
+  bo.bits_per_weight.reset();
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
-  connect(runner_, &JobRunner::finished, this,
-          [this, result](bool ok, bool cancelled, const QString& error) {
-    set_busy(false);
-    if (!ok) {
-      status_->setText(cancelled ? tr("Budget planning cancelled.")
-                                 : tr("Budget planning failed: %1").arg(error));
-      return;
-    }
-    editor_->set_rules(result->plan.overrides);
-    preset_->setCurrentIndex(preset_->count() - 1);  // custom
-    status_->setText(tr("Planned %1 layers at %2 bits/weight; total estimated error %3.")
-                         .arg(result->layers.size())
-                         .arg(result->bits_per_weight(), 0, 'f', 3)
-                         .arg(result->total_error, 0, 'g', 4));
-  });
+  connect(
+      runner_, &JobRunner::finished, this,
+      [this, result](bool ok, bool cancelled, const QString& error) {
+        set_busy(false);
+        if (!ok) {
+          status_->setText(cancelled ? tr("Budget planning cancelled.")
+                                     : tr("Budget planning failed: %1").arg(error));
+          return;
+        }
+        editor_->set_rules(result->plan.overrides);
+        preset_->setCurrentIndex(preset_->count() - 1);  // custom
+        status_->setText(tr("Planned %1 layers at %2 bits/weight, meta included; predicted %3 %4.")
+                             .arg(result->layers.size())
+                             .arg(result->bits_per_weight(), 0, 'f', 3)
+                             .arg(result->measure == PlanMeasure::Kl ? tr("KL divergence")
+                                                                     : tr("squared weight error"))
+                             .arg(result->total_error, 0, 'g', 4));
+      });
   runner_->start([dir, base, bo, result](JobRunner& job) {
     *result = hqq::plan_for_budget(dir, base, bo, job.context());
   });

@@ -5,6 +5,7 @@
 #include <QSettings>
 #include <QWidget>
 
+#include "core/quant/budget_planner.h"
 #include "core/quant/layer_report.h"
 
 namespace hqq {
@@ -61,6 +62,9 @@ class QuantizePage : public QWidget {
  public Q_SLOTS:
   void start();
   void plan_for_budget();
+  // What "Plan for budget" measures and chooses from (default: KL on every format); the budget
+  // itself comes from the page.
+  void set_planner_options(const BudgetOptions& o) { planner_options_ = o; }
   void cancel();
 
  Q_SIGNALS:
@@ -99,6 +103,7 @@ class QuantizePage : public QWidget {
   int rows_done_ = 0;
   QProgressBar* progress_;
   QTableWidget* layers_;
+  BudgetOptions planner_options_;
 };
 
 }  // namespace hqq::ui

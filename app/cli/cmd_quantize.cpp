@@ -18,7 +18,8 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
     int64_t group_size = -1;
     bool overwrite = false, round_zero = false, dry_run = false;
     double budget_gb = 0, budget_bits = 0;
-    std::string save_plan;
+    std::string save_plan, plan_measure = "kl", plan_formats = "all", plan_cache;
+    int64_t plan_probe_tokens = 512;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
@@ -53,6 +54,21 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--budget-bits", a->budget_bits, "Or: for this average bits per quantized weight")
       ->check(cli::positive_number())
       ->excludes(budget_gb);
+  cmd->add_option("--plan-measure", a->plan_measure,
+                  "Budget planner's error: kl (default: each layer's KL divergence to the full "
+                  "model on tokens it samples itself) or weights (squared weight error)")
+      ->check(CLI::IsMember({"kl", "weights"}));
+  cmd->add_option("--plan-formats", a->plan_formats,
+                  "Formats the budget planner chooses from: all (default: plain and two-level, "
+                  "with and without rotation), plain (the plain HQQ presets) or a list of "
+                  "names, e.g. 2bit-tl-g16,3bit-tl-g32-rot,4bit-g64");
+  cmd->add_option("--plan-probe-tokens", a->plan_probe_tokens,
+                  "Tokens the model samples itself for the KL measure, in sequences of up to 128 "
+                  "(default 512)")
+      ->check(whole_range(2, 65536));
+  cmd->add_option("--plan-cache", a->plan_cache,
+                  "Keep the budget planner's per-layer measurements in this JSON file: planning "
+                  "the same model again (another budget) reuses them");
   cmd->add_option("--save-plan", a->save_plan,
                   "Write the plan (e.g. the budget planner's) to this JSON file");
   cmd->add_flag("--dry-run", a->dry_run, "Plan only: print the plan, write no model");
@@ -79,6 +95,14 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
           b.total_bytes = a->budget_gb * 1e9;
         else
           b.bits_per_weight = a->budget_bits;
+        b.measure = plan_measure_from_name(a->plan_measure);
+        b.candidates = plan_candidates_from_list(a->plan_formats);
+        b.probe.length = std::min<int64_t>(a->plan_probe_tokens, 128);
+        b.probe.sequences = (a->plan_probe_tokens + 127) / 128;
+        if (!a->plan_cache.empty()) {
+          refuse_output_over_sources(a->plan_cache, {a->source, a->plan_file});
+          b.cache = a->plan_cache;
+        }
         BudgetPlan bp = plan_for_budget(a->source, d, b, cli_job(g));
         finish_progress_line(g);
         o.plan = bp.plan;
@@ -87,8 +111,12 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         std::string mix;
         for (const auto& [name, n] : counts)
           mix += fmt::format("{}{} x{}", mix.empty() ? "" : ", ", name, n);
-        fmt::print(stderr, "budget plan: {:.3f} bits/weight, {:.3f} GB in all ({})\n",
-                   bp.bits_per_weight(), (bp.quantized_bytes + bp.kept_bytes) / 1e9, mix);
+        fmt::print(stderr,
+                   "budget plan: {:.4f} bits/weight, {:.6f} GB in all, predicted {} {:.4g} "
+                   "({} measurements{}) ({})\n",
+                   bp.bits_per_weight(), (bp.quantized_bytes + bp.kept_bytes) / 1e9,
+                   plan_measure_name(bp.measure), bp.total_error, bp.measurements,
+                   bp.from_cache ? ", from the cache" : "", mix);
       }
       if (!a->save_plan.empty()) {
         refuse_output_over_sources(a->save_plan, {a->source, a->plan_file});

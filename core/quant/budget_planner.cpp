@@ -4,13 +4,17 @@
 #include <cmath>
 #include <limits>
 
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "core/base/json_file.h"
 #include "core/io/checkpoint.h"
 #include "core/model/fused_projections.h"
 #include "core/model/model_config.h"
+#include "core/quant/hqq_linear.h"
 #include "core/quant/hqq_quantizer.h"
-#include "core/quant/layer_bytes.h"
-#include "core/quant/quantize_model.h"
+#include "core/quant/incoherence.h"
+#include "core/quant/twolevel_linear.h"
+#include "core/quant/twolevel_solver.h"
 
 namespace hqq {
 
@@ -82,6 +86,7 @@ bool dynamic_program(std::vector<LayerChoice>& layers, double budget, int resolu
   for (size_t i = 0; i < layers.size(); ++i) {
     std::fill(next.begin(), next.end(), inf);
     for (size_t c = 0; c < layers[i].errors.size(); ++c) {
+      if (!std::isfinite(layers[i].errors[c]) || !std::isfinite(layers[i].bytes[c])) continue;
       const int64_t cost = static_cast<int64_t>(std::ceil(layers[i].bytes[c] / unit - 1e-9));
       for (int64_t b = cost; b <= resolution; ++b) {
         double v = dp[b - cost] + layers[i].errors[c];
@@ -104,7 +109,12 @@ bool dynamic_program(std::vector<LayerChoice>& layers, double budget, int resolu
 
 void choose_candidates(std::vector<LayerChoice>& layers, double budget) {
   double smallest = 0;
-  for (const auto& l : layers) smallest += *std::min_element(l.bytes.begin(), l.bytes.end());
+  for (const auto& l : layers) {
+    double least = std::numeric_limits<double>::infinity();
+    for (size_t c = 0; c < l.bytes.size(); ++c)
+      if (std::isfinite(l.errors[c])) least = std::min(least, l.bytes[c]);
+    smallest += least;
+  }
   if (smallest > budget)
     throw InputError("the budget is too small: even the smallest candidates need " +
                      std::to_string(smallest / 1e9) + " GB for the quantized layers");
@@ -115,7 +125,7 @@ void choose_candidates(std::vector<LayerChoice>& layers, double budget) {
     double used = 0;
     for (const auto& l : layers) used += l.bytes[l.chosen];
     const double e = total_error(layers);
-    if (used <= budget * (1 + 1e-12) && e < best_error) {
+    if (used <= budget && e < best_error) {
       best_error = e;
       for (size_t i = 0; i < layers.size(); ++i) best[i] = layers[i].chosen;
     }
@@ -131,6 +141,127 @@ void choose_candidates(std::vector<LayerChoice>& layers, double budget) {
   for (size_t i = 0; i < layers.size(); ++i) layers[i].chosen = best[i];
 }
 
+PlanMeasure plan_measure_from_name(const std::string& name) {
+  if (name == "kl") return PlanMeasure::Kl;
+  if (name == "weights") return PlanMeasure::Weights;
+  throw InputError("unknown planner measure '" + name + "' (kl or weights)");
+}
+
+const char* plan_measure_name(PlanMeasure m) {
+  return m == PlanMeasure::Kl ? "kl" : "weights";
+}
+
+namespace {
+
+// The weight (fp32, original basis) exactly as quantize_checkpoint would store it for `module`
+// under `c`: the same solver, rotation seed, fp16 meta and dequantization.
+at::Tensor dequantized_as(const at::Tensor& w, const QuantConfig& c, const std::string& module,
+                          const JobContext& job) {
+  const std::string wname = module + ".weight";
+  if (c.two_level()) {
+    const int64_t K = w.size(1);
+    const Rotation rot = c.rotate ? rotation_for(K, rotation_seed(module)) : Rotation{};
+    const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, K) : w,
+                                               twolevel_params(c), wname, {}, job);
+    return TwoLevelLinear(pack_twolevel(t), at::Tensor(), at::kFloat, rot).dequantized(at::kFloat);
+  }
+  const QuantizedTensor q = quantize(w, c, wname, job);
+  return HqqLinear(q, at::Tensor(), at::kFloat, /*fuse=*/false).dequantized(at::kFloat);
+}
+
+double sq_error(const at::Tensor& w, const at::Tensor& w_hat) {
+  return (w - w_hat).to(at::kDouble).pow(2).sum().item<double>();
+}
+
+// Candidates not beaten in both bytes and weight error by another one (ties: the first).
+std::vector<bool> undominated(const std::vector<double>& bytes, const std::vector<double>& err) {
+  std::vector<bool> keep(bytes.size(), false);
+  for (size_t c = 0; c < bytes.size(); ++c) {
+    if (!std::isfinite(bytes[c]) || !std::isfinite(err[c])) continue;
+    keep[c] = true;
+    for (size_t d = 0; d < bytes.size() && keep[c]; ++d) {
+      if (d == c || !std::isfinite(bytes[d]) || !std::isfinite(err[d])) continue;
+      const bool no_worse = bytes[d] <= bytes[c] && err[d] <= err[c];
+      const bool better = bytes[d] < bytes[c] || err[d] < err[c] || d < c;
+      if (no_worse && better) keep[c] = false;
+    }
+  }
+  return keep;
+}
+
+// What the measurements depend on (not the budget, except where it picks the measured candidate).
+nlohmann::json cache_key(const std::filesystem::path& dir, const Checkpoint& ckpt,
+                         const BudgetPlan& r, const QuantConfig& base, const BudgetOptions& o,
+                         bool direct, double target_bits) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& c : r.candidates) names.push_back(c.name);
+  return {{"version", 1},
+          {"model", std::filesystem::absolute(dir).lexically_normal().string()},
+          {"model_bytes", ckpt.total_bytes()},
+          {"candidates", names},
+          {"measure", plan_measure_name(o.measure)},
+          {"probe", {o.probe.sequences, o.probe.length, o.probe.seed}},
+          {"direct", direct},
+          {"target_bits", o.measure == PlanMeasure::Kl && !direct ? target_bits : 0.0},
+          {"sample", direct ? 0 : o.sample},
+          {"optimizer", optimizer_name(base.optimizer)},
+          {"iters", base.iters},
+          {"axis", base.axis},
+          {"round_zero", base.round_zero}};
+}
+
+nlohmann::json finite_or_null(const std::vector<double>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
+  return a;
+}
+
+std::vector<double> from_json_list(const nlohmann::json& a) {
+  std::vector<double> v;
+  for (const auto& x : a)
+    v.push_back(x.is_null() ? std::numeric_limits<double>::infinity() : x.get<double>());
+  return v;
+}
+
+// The cached layers when the file holds this key; nothing otherwise (a stale or foreign file is
+// measured again and replaced, never an error).
+std::optional<std::vector<LayerChoice>> read_cache(const std::filesystem::path& file,
+                                                   const nlohmann::json& key, size_t candidates) {
+  if (file.empty() || !std::filesystem::exists(file)) return std::nullopt;
+  try {
+    const nlohmann::json j = read_json_file(file);
+    if (j.at("key") != key) return std::nullopt;
+    std::vector<LayerChoice> layers;
+    for (const auto& l : j.at("layers")) {
+      LayerChoice c;
+      c.module = l.at("module").get<std::string>();
+      c.parameters = l.at("parameters").get<int64_t>();
+      c.errors = from_json_list(l.at("errors"));
+      c.bytes = from_json_list(l.at("bytes"));
+      c.weight_errors = from_json_list(l.at("weight_errors"));
+      if (c.errors.size() != candidates || c.bytes.size() != candidates) return std::nullopt;
+      layers.push_back(std::move(c));
+    }
+    return layers;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void write_cache(const std::filesystem::path& file, const nlohmann::json& key,
+                 const std::vector<LayerChoice>& layers) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& l : layers)
+    a.push_back({{"module", l.module},
+                 {"parameters", l.parameters},
+                 {"errors", finite_or_null(l.errors)},
+                 {"bytes", finite_or_null(l.bytes)},
+                 {"weight_errors", finite_or_null(l.weight_errors)}});
+  write_file_atomic(file.string(), nlohmann::json{{"key", key}, {"layers", a}}.dump(1));
+}
+
+}  // namespace
+
 BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& base,
                            const BudgetOptions& o, const JobContext& job) {
   if (o.total_bytes.has_value() == o.bits_per_weight.has_value())
@@ -139,64 +270,111 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
   Checkpoint ckpt = split_fused_projections(Checkpoint::open(dir), config);
   check_config_against_weights(config, ckpt);
   BudgetPlan r;
-  r.candidates = o.candidates.empty() ? quant_presets() : o.candidates;
+  r.measure = o.measure;
+  r.candidates = o.candidates.empty() ? plan_candidates() : o.candidates;
   const auto modules = decoder_projections(config.num_hidden_layers);
   double kept = 0;
+  int64_t params = 0;
   for (const auto& name : ckpt.names()) kept += static_cast<double>(ckpt.entry(name).nbytes());
-  int64_t done = 0;
   for (const auto& m : modules) {
+    const TensorEntry& e = ckpt.entry(m + ".weight");
+    kept -= static_cast<double>(e.nbytes());
+    params += e.shape.at(0) * e.shape.at(1);
+  }
+  r.kept_bytes = kept;
+  const double budget = o.total_bytes ? *o.total_bytes - kept
+                                      : *o.bits_per_weight * static_cast<double>(params) / 8.0;
+  const double target_bits = 8.0 * budget / static_cast<double>(std::max<int64_t>(params, 1));
+  const bool kl = o.measure == PlanMeasure::Kl;
+  const bool direct = kl && params <= o.kl_direct_parameters;
+  const nlohmann::json key = cache_key(dir, ckpt, r, base, o, direct, target_bits);
+  if (auto cached = read_cache(o.cache, key, r.candidates.size());
+      cached && cached->size() == modules.size()) {
+    r.layers = std::move(*cached);
+    r.from_cache = true;
+  }
+  std::optional<KlProbe> probe;
+  if (kl && !r.from_cache) {
+    job.report({"plan", 0, static_cast<int64_t>(modules.size()), "sampling probe tokens"});
+    probe.emplace(dir, config, o.probe, job);
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  int64_t done = 0;
+  for (const auto& m : r.from_cache ? std::vector<std::string>{} : modules) {
     job.check();
     const std::string wname = m + ".weight";
-    at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
-    kept -= static_cast<double>(ckpt.entry(wname).nbytes());
+    const at::Tensor w = ckpt.tensor(wname).to(at::kFloat).contiguous();
     LayerChoice l;
     l.module = m;
     l.parameters = w.numel();
     const int64_t N = w.size(0), K = w.size(1);
-    for (const auto& cand : r.candidates) {
-      QuantConfig c = base;
-      c.nbits = cand.bits;
-      c.group_size = cand.group_size;
-      // Measure on a sample that keeps groups whole: rows for axis 1 (groups along a row),
-      // columns for axis 0 (a group lies in one column).
+    // Measured on whole rows (groups lie along rows on axis 1), or whole columns on axis 0.
+    const int64_t rows = o.sample > 0 && !direct && N > o.sample ? o.sample - o.sample % 8 : N;
+    const int64_t cols = o.sample > 0 && !direct && K > o.sample ? o.sample : K;
+    std::vector<at::Tensor> w_hat(r.candidates.size());
+    for (size_t c = 0; c < r.candidates.size(); ++c) {
+      job.check();  // a layer's candidates take a while: cancelling must not wait for them all
+      const PlanCandidate& cand = r.candidates[c];
+      const QuantConfig cfg = cand.config(base);
+      const double bytes = cand.layer_bytes(N, K, cfg.axis);
+      l.bytes.push_back(bytes < 0 ? inf : bytes);
+      if (bytes < 0) {
+        l.weight_errors.push_back(inf);
+        continue;
+      }
       at::Tensor sample = w;
       double scale = 1;
-      const int64_t g = resolve_group_size({N, K}, c, wname);
-      if (o.sample > 0 && c.axis == 1 && K % g == 0 && N > o.sample) {
-        int64_t n = o.sample - o.sample % 8;      // keeps 1-bit packing rules
-        sample = w.narrow(0, 0, n).contiguous();  // rows of a trained layer are exchangeable enough
-        scale = static_cast<double>(N) / static_cast<double>(n);
-      } else if (o.sample > 0 && c.axis == 0 && K > o.sample) {
-        sample = w.narrow(1, 0, o.sample).contiguous();
-        scale = static_cast<double>(K) / static_cast<double>(o.sample);
+      if (cfg.axis == 1 && rows < N) {
+        sample = w.narrow(0, 0, rows).contiguous();  // rows of a trained layer are exchangeable
+        scale = static_cast<double>(N) / static_cast<double>(rows);
+      } else if (cfg.axis == 0 && cols < K) {
+        sample = w.narrow(1, 0, cols).contiguous();
+        scale = static_cast<double>(K) / static_cast<double>(cols);
       }
-      QuantizedTensor q = quantize(sample, c, wname);
-      l.errors.push_back(scale *
-                         (sample - dequantize(q)).to(at::kDouble).pow(2).sum().item<double>());
-      l.bytes.push_back(hqq_layer_bytes(cand.bits, w.numel(), g, c.axis));
+      at::Tensor s_hat = dequantized_as(sample, cfg, m, job);
+      l.weight_errors.push_back(scale * sq_error(sample, s_hat));
+      if (direct) w_hat[c] = std::move(s_hat);
+    }
+    l.errors.assign(r.candidates.size(), inf);
+    const std::vector<bool> keep = undominated(l.bytes, l.weight_errors);
+    if (!kl) {
+      l.errors = l.weight_errors;
+    } else if (direct) {
+      for (size_t c = 0; c < keep.size(); ++c)
+        if (keep[c]) {
+          job.check();
+          l.errors[c] = probe->kl_with(m, w_hat[c]);
+          ++r.measurements;
+        }
+    } else {
+      // One measured candidate (the one nearest the budget's bits per weight); the others scaled
+      // by their weight error, which within one layer tracks the output error well.
+      size_t p = keep.size();
+      for (size_t c = 0; c < keep.size(); ++c) {
+        if (!keep[c]) continue;
+        const double bits = 8.0 * l.bytes[c] / static_cast<double>(l.parameters);
+        const double best = p < keep.size() ? 8.0 * l.bytes[p] / l.parameters : inf;
+        if (std::abs(bits - target_bits) < std::abs(best - target_bits)) p = c;
+      }
+      if (p < keep.size()) {
+        const double kl_p =
+            probe->kl_with(m, dequantized_as(w, r.candidates[p].config(base), m, job));
+        ++r.measurements;
+        for (size_t c = 0; c < keep.size(); ++c)
+          if (keep[c])
+            l.errors[c] =
+                l.weight_errors[p] > 0 ? kl_p * l.weight_errors[c] / l.weight_errors[p] : kl_p;
+      }
     }
     ckpt.release(wname);
     r.layers.push_back(std::move(l));
     job.report({"plan", ++done, static_cast<int64_t>(modules.size()), m});
   }
-  r.kept_bytes = kept;
-  double budget;
-  if (o.total_bytes) {
-    budget = *o.total_bytes - kept;
-  } else {
-    int64_t params = 0;
-    for (const auto& l : r.layers) params += l.parameters;
-    budget = *o.bits_per_weight * static_cast<double>(params) / 8.0;
-  }
+  if (!o.cache.empty() && !r.from_cache) write_cache(o.cache, key, r.layers);
   choose_candidates(r.layers, budget);
   r.plan.defaults = base;
   for (const auto& l : r.layers) {
-    const auto& cand = r.candidates[l.chosen];
-    QuantRule rule;
-    rule.match = l.module;
-    rule.nbits = cand.bits;
-    rule.group_size = cand.group_size;
-    r.plan.overrides.push_back(rule);
+    r.plan.overrides.push_back(r.candidates[l.chosen].rule(l.module));
     r.quantized_bytes += l.bytes[l.chosen];
     r.total_error += l.errors[l.chosen];
   }

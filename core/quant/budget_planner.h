@@ -1,47 +1,71 @@
 #pragma once
 // The memory-budget planner: given a target size (bytes of the whole model, or average bits per
-// quantized weight), choose bits and group size per layer so that the total reconstruction error
-// ||W - Ŵ||²_F summed over layers is smallest. Each layer's error is measured for every candidate
-// (on a sample of its rows or columns, scaled up) with its stored bytes (hqq_layer_bytes, the
-// same count plan_size shows); then the best of three feasible answers to the multiple-choice
-// knapsack is kept: a dynamic program over the budget, a Lagrangian relaxation with a greedy
-// pass over what is left, and every uniform choice that fits.
+// quantized weight, meta included), choose a format per layer among every format the quantizer
+// writes (plan_candidates.h: plain HQQ at every preset, two-level at 2-4 bits and sub-groups
+// 8-64, with and without rotation) so that what the model loses is smallest.
+//
+// The error of a choice (PlanMeasure::Kl, the default) is the KL divergence the model shows when
+// that one layer alone is quantized that way (kl_probe.h: on tokens the model samples itself, no
+// text needed), summed over layers: KL adds up over small independent perturbations, and it
+// weighs each layer by how much its errors move the output, which the sum of weight errors
+// (PlanMeasure::Weights, ||W − Ŵ||²) does not. Up to `kl_direct_parameters` quantized weights the
+// KL of every candidate that is not beaten in both bytes and weight error is measured; above, one
+// candidate per layer is measured and the others scaled by their weight error.
+//
+// Then the multiple-choice knapsack: the best of three feasible answers is kept (a dynamic
+// program over the budget, a Lagrangian relaxation with a greedy pass, every uniform choice).
+// Every layer's bytes are exact (the count plan_size shows and the files hold), so a plan never
+// exceeds its budget.
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/base/job.h"
+#include "core/quant/kl_probe.h"
+#include "core/quant/plan_candidates.h"
 #include "core/quant/quant_plan.h"
-#include "core/quant/quant_preset.h"
 
 namespace hqq {
 
+enum class PlanMeasure { Kl, Weights };
+
 struct BudgetOptions {
   std::optional<double> total_bytes;      // whole model (kept tensors included)
-  std::optional<double> bits_per_weight;  // average over the quantized layers
-  std::vector<QuantPreset> candidates;    // empty: every preset
-  int64_t sample = 512;  // rows (axis 1) or columns (axis 0) measured per layer; 0: all
+  std::optional<double> bits_per_weight;  // average over the quantized layers, meta included
+  std::vector<PlanCandidate> candidates;  // empty: plan_candidates()
+  PlanMeasure measure = PlanMeasure::Kl;
+  KlProbeOptions probe;
+  int64_t kl_direct_parameters = 200'000'000;
+  int64_t sample = 512;  // Weights (and the scaled KL): rows measured per layer; 0: all
+  // Non-empty: the per-layer measurements are read from this file when it holds the same model,
+  // candidates and measure settings, and written to it otherwise, so that planning the same
+  // model for another budget takes the knapsack only.
+  std::filesystem::path cache;
 };
 
 struct LayerChoice {
   std::string module;
   int64_t parameters = 0;
-  std::vector<double> errors;  // per candidate, estimated ||W - Ŵ||²
-  std::vector<double> bytes;   // per candidate
+  std::vector<double> errors;  // per candidate: predicted loss (infinite: not a choice)
+  std::vector<double> bytes;   // per candidate (infinite: the shape does not fit)
   size_t chosen = 0;
+  std::vector<double> weight_errors = {};  // per candidate, ||W − Ŵ||² (estimated)
 };
 
 struct BudgetPlan {
   QuantPlan plan;  // defaults + one override per layer
-  std::vector<QuantPreset> candidates;
+  std::vector<PlanCandidate> candidates;
   std::vector<LayerChoice> layers;
+  PlanMeasure measure = PlanMeasure::Kl;
   double quantized_bytes = 0, kept_bytes = 0;
-  double total_error = 0;
+  double total_error = 0;    // predicted KL (Kl) or summed squared weight error (Weights)
+  int64_t measurements = 0;  // KL evaluations run
+  bool from_cache = false;
   double bits_per_weight() const;
 };
 
-// `base` gives the optimizer and axis; bits and group sizes come from the candidates.
+// `base` gives the optimizer, iterations and axis; the formats come from the candidates.
 BudgetPlan plan_for_budget(const std::filesystem::path& model_dir, const QuantConfig& base,
                            const BudgetOptions& o, const JobContext& job = {});
 
@@ -49,5 +73,8 @@ BudgetPlan plan_for_budget(const std::filesystem::path& model_dir, const QuantCo
 // layer with sum of bytes <= budget minimising the summed error. Throws InputError when even the
 // smallest choices do not fit.
 void choose_candidates(std::vector<LayerChoice>& layers, double budget_bytes);
+
+PlanMeasure plan_measure_from_name(const std::string& name);  // "kl", "weights"
+const char* plan_measure_name(PlanMeasure m);
 
 }  // namespace hqq

@@ -55,6 +55,12 @@ at::Tensor apply(const at::Tensor& x, const Rotation& r, int64_t in, bool invers
 
 }  // namespace
 
+uint64_t rotation_seed(const std::string& module) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : module) h = (h ^ ch) * 1099511628211ull;
+  return h >> 1;  // stored as int64
+}
+
 Rotation rotation_for(int64_t in, uint64_t seed) {
   Rotation r;
   r.seed = seed;

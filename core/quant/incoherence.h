@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <string>
 
 namespace hqq {
 
@@ -21,6 +22,11 @@ struct Rotation {
 // The rotation used for `in` inputs with `seed`: blocks of the largest power of two dividing
 // `in`, at most 4096 (at least 2; `in` odd gets no rotation).
 Rotation rotation_for(int64_t in, uint64_t seed);
+
+// The seed a quantized module's rotation uses (FNV-1a of its name, e.g.
+// "model.layers.0.mlp.down_proj"): a different, reproducible rotation per layer, the same in the
+// quantizer and the budget planner.
+uint64_t rotation_seed(const std::string& module);
 
 // x R over the last dimension (fp32 result): activations before the product, weights before
 // quantizing (row i of W R is w_i R).

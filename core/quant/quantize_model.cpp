@@ -95,13 +95,6 @@ auto with_tensor_context(const Checkpoint& ckpt, const std::string& name, F&& f)
   }
 }
 
-// FNV-1a of the module name: a different, reproducible rotation per layer.
-uint64_t rotation_seed(const std::string& module) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : module) h = (h ^ ch) * 1099511628211ull;
-  return h >> 1;  // stored as int64
-}
-
 bool any_two_level(const QuantPlan& plan) {
   if (plan.defaults.two_level()) return true;
   for (const auto& r : plan.overrides)

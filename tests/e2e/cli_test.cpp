@@ -336,6 +336,50 @@ TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
   EXPECT_FALSE(fs::exists(tmp / "b"));
 }
 
+// The budget planner from the command line: a plan within its bits per weight, meta included,
+// on the formats named, with the KL measure; unknown formats and measures are bad input.
+TEST(Cli, QuantizeWithinABitBudgetOnTheNamedFormats) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  const std::string out = (tmp / "q").string(), plan = (tmp / "plan.json").string();
+  Result q = hqq("-q --json quantize " + demo + " -o " + out +
+                 " --budget-bits 2.625 --plan-probe-tokens 64" +
+                 " --plan-formats 2bit-g64,3bit-g64,2bit-tl-g16,3bit-tl-g32-rot --save-plan " +
+                 plan + " --plan-cache " + (tmp / "cache.json").string());
+  ASSERT_EQ(q.code, 0) << q.err;
+  const double bits = nlohmann::json::parse(q.out)["bits_per_weight"].get<double>();
+  EXPECT_LE(bits, 2.625);  // what the files hold, every byte of meta counted
+  EXPECT_GT(bits, 2.5);    // and the budget is used
+  EXPECT_NE(q.err.find("predicted kl"), std::string::npos) << q.err;
+  const auto p = nlohmann::json::parse(hqq::test::read_file(plan));
+  EXPECT_EQ(p["overrides"].size(), 28u);  // one format per layer
+  bool two_level = false;
+  for (const auto& r : p["overrides"]) two_level = two_level || r.value("scale_bits", 0) > 0;
+  EXPECT_TRUE(two_level) << p.dump();
+  EXPECT_EQ(q.err.find("from the cache"), std::string::npos) << q.err;
+  // Another budget, the same formats: the measurements come from the cache.
+  Result again = hqq("-q quantize " + demo + " -o " + (tmp / "q3").string() +
+                     " --budget-bits 3 --dry-run --plan-probe-tokens 64 --plan-formats "
+                     "2bit-g64,3bit-g64,2bit-tl-g16,3bit-tl-g32-rot --plan-cache " +
+                     (tmp / "cache.json").string());
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("from the cache"), std::string::npos) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["overrides"].size(), 28u);
+  // The weight-error measure, plain formats only: still within the budget.
+  Result w = hqq("-q --json quantize " + demo + " -o " + (tmp / "w").string() +
+                 " --budget-bits 2.625 --plan-measure weights --plan-formats plain");
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_LE(nlohmann::json::parse(w.out)["bits_per_weight"].get<double>(), 2.625);
+  Result bad = hqq("-q quantize " + demo + " -o " + (tmp / "b").string() +
+                   " --budget-bits 3 --plan-formats 2bit-g64,9bit-g1");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("9bit-g1"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "b"));
+  Result measure = hqq("-q quantize " + demo + " -o " + (tmp / "m").string() +
+                       " --budget-bits 3 --plan-measure guess");
+  EXPECT_EQ(measure.code, 2) << measure.err;
+}
+
 // hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.
 TEST(Cli, PerplexityWithAReferenceModelOrSavedFile) {
   TempDir tmp;

@@ -183,9 +183,15 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   auto& [tmp, settings, w] = d;
   auto* q = w.quantize_page();
   q->set_budget_gb(0.0065);  // 6.5 MB for a 16.8 MB fp32 model whose kept fp32 part is 4.2 MB
+  // The KL measure on a few formats and a short probe (every format takes minutes on 2 cores).
+  hqq::BudgetOptions o;
+  o.candidates = hqq::plan_candidates_from_list("2bit-g64,2bit-tl-g16,3bit-tl-g32-rot,4bit-g64");
+  o.probe = {.sequences = 1, .length = 48, .seed = 0};
+  q->set_planner_options(o);
   q->plan_for_budget();
   ASSERT_TRUE(wait_job(q->runner()));
   EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
+  EXPECT_TRUE(q->status_text().contains("predicted KL divergence")) << q->status_text();
   EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
   // The live size now describes the planned model, and it fits.
   const QString size = q->size_text();
@@ -193,6 +199,42 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   EXPECT_GT(mb, 3.0) << size;
   EXPECT_LE(mb, 6.5) << size;
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
+}
+
+TEST(Workflow, TwoLevelPresetsAndFormatsWithTheirBitsMetaIncluded) {
+  DemoWindow d;
+  auto& [tmp, settings, w] = d;
+  auto* q = w.quantize_page();
+  q->set_preset("2bit-tl-g16");  // 2 + 8/16 + 32/256
+  EXPECT_TRUE(q->size_text().startsWith("2.625 bits/weight, meta included")) << q->size_text();
+  EXPECT_EQ(q->plan().defaults.scale_bits, 4);
+  EXPECT_EQ(q->plan().defaults.super_group, 256);
+  q->set_preset("2bit-tl-mix");  // 3bit-tl-g32 (3.375) on v_proj and down_proj
+  EXPECT_TRUE(q->size_text().startsWith("2.844 bits/weight")) << q->size_text();
+  EXPECT_EQ(q->plan().config_for("model.layers.2.mlp.down_proj")->nbits, 3);
+  q->set_preset("2bit-g64");
+  EXPECT_TRUE(q->size_text().startsWith("2.500 bits/weight")) << q->size_text();
+  EXPECT_FALSE(q->plan().defaults.two_level());
+  // An override in a two-level format with rotation, as the budget planner writes them: the
+  // editor keeps the format, and the size counts its meta.
+  hqq::QuantRule r;
+  r.match = "mlp";
+  r.nbits = 3;
+  r.group_size = 32;
+  r.axis = 1;
+  r.scale_bits = 4;
+  r.zero_bits = 4;
+  r.super_group = 256;
+  r.rotate = true;
+  q->plan_editor()->set_rules({r});
+  const auto c = q->plan().config_for("model.layers.0.mlp.up_proj");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->two_level());
+  EXPECT_TRUE(c->rotate);
+  EXPECT_EQ(c->nbits, 3);
+  EXPECT_FALSE(q->plan().config_for("model.layers.0.self_attn.q_proj")->two_level());
+  // 2.5 bits on attention (196,608 weights a layer), 3.375 on the MLP (589,824).
+  EXPECT_TRUE(q->size_text().startsWith("3.156 bits/weight")) << q->size_text();
 }
 
 TEST(Workflow, ACancelledBudgetPlanSaysCancelledNotFailed) {

@@ -1,0 +1,52 @@
+#include "core/quant/kl_probe.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/base/error.h"
+
+namespace hqq {
+
+KlProbe::KlProbe(const std::filesystem::path& dir, const ModelConfig& config,
+                 const KlProbeOptions& o, const JobContext& job)
+    : ckpt_(Checkpoint::open(dir)), model_(LlamaModel::load(ckpt_, config, {}, job)) {
+  if (o.sequences < 1 || o.length < 2)
+    throw InputError("the KL probe needs at least one sequence of two tokens");
+  at::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  const int64_t bos = config.bos_token_id.value_or(1);
+  tokens_ = at::full({o.sequences, o.length}, bos, at::kLong);
+  KvCache cache = model_.make_cache(o.sequences, o.length);
+  at::Tensor next = tokens_.narrow(1, 0, 1);
+  for (int64_t t = 1; t < o.length; ++t) {
+    job.check();
+    const at::Tensor logits = model_.forward(next, &cache).select(1, 0).to(at::kFloat);
+    next = at::multinomial(at::softmax(logits, -1), 1, /*replacement=*/false, gen);
+    tokens_.narrow(1, t, 1).copy_(next);
+  }
+  ref_logp_ = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+}
+
+double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
+  at::NoGradGuard no_grad;
+  for (auto& s : model_.linear_slots()) {
+    if (s.name != module) continue;
+    auto* dense = dynamic_cast<DenseLinear*>(s.slot->get());
+    if (!dense) throw Error("KL probe: '" + module + "' is not a dense layer");
+    std::unique_ptr<Linear> original = std::move(*s.slot);
+    *s.slot = std::make_unique<DenseLinear>(w_hat.to(model_.dtype()), dense->bias());
+    at::Tensor logp;
+    try {
+      logp = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+    } catch (...) {
+      *s.slot = std::move(original);
+      throw;
+    }
+    *s.slot = std::move(original);
+    // KL(ref ‖ model) per position, in double; every position predicts a next token.
+    const at::Tensor kl = (ref_logp_.exp() * (ref_logp_ - logp)).sum(-1).to(at::kDouble);
+    return kl.mean().item<double>();
+  }
+  throw Error("KL probe: the model has no layer '" + module + "'");
+}
+
+}  // namespace hqq
