@@ -70,7 +70,8 @@ double cpu_seconds(const timeval& t) {
 // so that the figure is the quantization's own; user_s and sys_s are this process's CPU time
 // over the quantization alone (the machine may be shared: wall time alone says little). Minutes
 // and 27 GB of disk: run it explicitly with --benchmark_filter=Quantize7B.
-// HQQ_BENCH_LAYERS=n quantizes only n decoder layers (for iterating on the per-layer cost);
+// Figures before and after the streaming rewrite (issue 14): docs/RESULTS.md, "Quantization
+// speed". HQQ_BENCH_LAYERS=n quantizes only n decoder layers (for iterating on the per-layer cost);
 // HQQ_BENCH_CHECKPOINT_DIR=dir makes the source there once, reuses it on later runs and keeps
 // the output (dir/out-<bits>-<layers>) for comparison.
 void BM_Quantize7BCheckpoint(benchmark::State& state) {
@@ -103,6 +104,16 @@ void BM_Quantize7BCheckpoint(benchmark::State& state) {
     state.counters["peak_rss_GB"] = double(r.peak_rss_bytes) / 1e9;
     state.counters["output_GB"] = double(r.output_bytes) / 1e9;
     state.counters["bits_per_weight"] = r.bits_per_weight;
+    // Where the wall time went (QuantizeTimings; read_s is the reader thread's, overlapped).
+    const hqq::QuantizeTimings& t = r.timings;
+    for (const auto& [name, v] : {std::pair<const char*, double>{"read_s", t.read_s},
+                                  {"read_wait_s", t.read_wait_s},
+                                  {"solve_s", t.solve_s},
+                                  {"stats_s", t.stats_s},
+                                  {"pack_s", t.pack_s},
+                                  {"copy_s", t.copy_s},
+                                  {"write_s", t.write_s}})
+      state.counters[name] = v;
   }
 }
 BENCHMARK(BM_Quantize7BCheckpoint)
