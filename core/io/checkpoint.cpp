@@ -98,6 +98,12 @@ void Checkpoint::release(const std::string& name) const {
   if (it != index_.end()) files_[it->second.first]->release(*it->second.second);
 }
 
+void Checkpoint::read(const std::string& name, uint64_t offset, void* dst, size_t len) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");
+  files_[it->second.first]->read(*it->second.second, offset, dst, len);
+}
+
 const std::string& Checkpoint::file_of(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end()) fail_input(dir_.string(), "checkpoint has no tensor '" + name + "'");

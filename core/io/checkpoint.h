@@ -23,6 +23,9 @@ class Checkpoint {
   at::Tensor tensor(const std::string& name) const;
   // Lets the kernel drop the tensor's pages from memory (see SafetensorsFile::release).
   void release(const std::string& name) const;
+  // Copies bytes [offset, offset + len) of a tensor's data with pread() (see
+  // SafetensorsFile::read). Thread-safe.
+  void read(const std::string& name, uint64_t offset, void* dst, size_t len) const;
   // Where a tensor lives (for error messages).
   const std::string& file_of(const std::string& name) const;
   std::vector<std::string> names() const;

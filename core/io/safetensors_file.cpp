@@ -68,18 +68,14 @@ DType from_scalar_type(at::ScalarType t) {
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_input(path, std::string("cannot open: ") + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->fd_ = fd;  // closed by the destructor, also when this function throws
+  f->path_ = path;
+  f->self_ = f;
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail_input(path, std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail_input(path, "not a regular file");
   size_t size = static_cast<size_t>(st.st_size);
-
-  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
-  f->path_ = path;
-  f->self_ = f;
   if (size > 0) {
     void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) fail_input(path, std::string("cannot map: ") + std::strerror(errno));
@@ -92,6 +88,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 
 SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, map_len_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 at::Tensor SafetensorsFile::tensor(const std::string& name) const {
@@ -120,6 +117,20 @@ void SafetensorsFile::release(const TensorEntry& e) const {
   begin = (begin + page - 1) / page * page;  // whole pages inside the tensor only
   end = end / page * page;
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+void SafetensorsFile::read(const TensorEntry& e, uint64_t offset, void* dst, size_t len) const {
+  if (offset > e.nbytes() || len > e.nbytes() - offset)
+    throw Error(path_ + ": read past the end of tensor '" + e.name + "'");
+  auto* out = static_cast<uint8_t*>(dst);
+  uint64_t pos = header_.data_offset() + e.begin + offset;
+  while (len > 0) {
+    const ssize_t n = ::pread(fd_, out, len, static_cast<off_t>(pos));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_input(path_, "cannot read tensor '" + e.name + "': " + std::strerror(errno));
+    if (n == 0) fail_input(path_, "ends inside tensor '" + e.name + "' (was it truncated?)");
+    out += n, pos += static_cast<uint64_t>(n), len -= static_cast<size_t>(n);
+  }
 }
 
 }  // namespace hqq

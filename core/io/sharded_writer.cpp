@@ -1,6 +1,7 @@
 #include "core/io/sharded_writer.h"
 
 #include <cstdio>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
@@ -46,13 +47,20 @@ int64_t write_sharded(const std::filesystem::path& folder, const std::vector<Wri
         w.declare(t.name, from_scalar_type(t.dtype), t.shape);
         weight_map[t.name] = file_name(s);
       }
+    // Unit k is written by a second thread while unit k+1 is produced. Declared after `w`, so
+    // that on any exit (an error, a cancel) the write in flight ends before `w` is destroyed.
+    std::future<void> writing;
     for (size_t u : shards[s]) {
       job.check();
       std::vector<at::Tensor> produced = units[u].produce();
       if (produced.size() != units[u].tensors.size())
         throw Error("write_sharded: a unit produced the wrong count");
-      for (size_t k = 0; k < produced.size(); ++k) w.write(units[u].tensors[k].name, produced[k]);
+      if (writing.valid()) writing.get();  // rethrows the previous write's error
+      writing = std::async(std::launch::async, [&w, &unit = units[u], t = std::move(produced)] {
+        for (size_t k = 0; k < t.size(); ++k) w.write(unit.tensors[k].name, t[k]);
+      });
     }
+    if (writing.valid()) writing.get();
     w.finish();
   }
   if (n > 1) {

@@ -1,6 +1,7 @@
 #pragma once
 // Writes a checkpoint's tensors as one or more safetensors shards (plus the index when there are
-// several), producing the tensors unit by unit so that only one unit is in memory at a time.
+// several), producing the tensors unit by unit: a unit is written by a second thread while the
+// next one is produced, so at most two units are in memory at a time.
 #include <ATen/ATen.h>
 
 #include <filesystem>

@@ -1,6 +1,8 @@
 #include "core/quant/quantize_model.h"
 
 #include <chrono>
+#include <cmath>
+#include <optional>
 #include <set>
 
 #include "core/base/build_info.h"
@@ -15,8 +17,10 @@
 #include "core/model/lora.h"
 #include "core/model/model_config.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/layer_stats.h"
 #include "core/quant/twolevel_linear.h"
 #include "core/quant/twolevel_solver.h"
+#include "core/quant/weight_prefetcher.h"
 
 namespace hqq {
 
@@ -25,6 +29,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 nlohmann::json weight_quant_params(const QuantConfig& c) {
   return {
@@ -37,32 +45,18 @@ nlohmann::json weight_quant_params(const QuantConfig& c) {
       {"view_as_float", false}};
 }
 
-// A unit that copies a source tensor unchanged, then lets its pages go.
+// A unit that copies a source tensor unchanged (read with pread(): no mapped pages to drop).
 WriteUnit copy_unit(const Checkpoint& ckpt, const std::string& name) {
   const TensorEntry& e = ckpt.entry(name);
   WriteUnit u;
   u.tensors.push_back({name, to_scalar_type(e.dtype), e.shape});
   u.produce = [&ckpt, name] {
-    at::Tensor t = ckpt.tensor(name).clone();  // own the bytes, so the mapped pages can go
-    ckpt.release(name);
+    const TensorEntry& entry = ckpt.entry(name);
+    at::Tensor t = at::empty(entry.shape, to_scalar_type(entry.dtype));
+    ckpt.read(name, 0, t.data_ptr(), entry.nbytes());
     return std::vector<at::Tensor>{t};
   };
   return u;
-}
-
-void histograms(const at::Tensor& w, const at::Tensor& w_hat, LayerReport* r) {
-  r->hist_min = w.min().item<double>();
-  r->hist_max = w.max().item<double>();
-  const double lo = r->hist_min, hi = r->hist_max > lo ? r->hist_max : lo + 1e-12;
-  auto to_vec = [](const at::Tensor& h) {
-    at::Tensor l = h.to(at::kLong);
-    return std::vector<int64_t>(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
-  };
-  r->hist_original = to_vec(at::histc(w, 64, lo, hi));
-  r->hist_dequantized = to_vec(at::histc(w_hat.clamp(lo, hi), 64, lo, hi));
-  at::Tensor err = w - w_hat;
-  r->err_max = std::max(err.abs().max().item<double>(), 1e-12);
-  r->hist_error = to_vec(at::histc(err, 64, -r->err_max, r->err_max));
 }
 
 std::vector<double> median_group_levels(const QuantizedTensor& q) {
@@ -77,10 +71,10 @@ std::vector<double> median_group_levels(const QuantizedTensor& q) {
 
 // A weight the quantizer can take: finite, and small enough that squares and norms of it and of
 // its error stay finite in fp32 (|w| < 1e18; real weights are below 1e3).
-void require_finite_weight(const Checkpoint& ckpt, const std::string& name, const at::Tensor& w) {
-  if (!at::isfinite(w).all().item<bool>())
+void require_finite_weight(const Checkpoint& ckpt, const std::string& name, const FloatRange& r) {
+  if (!r.finite)
     fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values that are not finite");
-  if (w.numel() > 0 && w.abs().max().item<double>() > 1e18)
+  if (std::max(std::fabs(r.min), std::fabs(r.max)) > 1e18f)
     fail_input(ckpt.file_of(name), "tensor '" + name + "' holds values beyond 1e18 in magnitude");
 }
 
@@ -104,6 +98,12 @@ bool any_two_level(const QuantPlan& plan) {
 
 }  // namespace
 
+nlohmann::json QuantizeTimings::to_json() const {
+  return {{"read_s", read_s},   {"read_wait_s", read_wait_s}, {"solve_s", solve_s},
+          {"stats_s", stats_s}, {"pack_s", pack_s},           {"copy_s", copy_s},
+          {"write_s", write_s}};
+}
+
 nlohmann::json QuantizeSummary::to_json() const {
   nlohmann::json l = nlohmann::json::array();
   double sq = 0, norm_sq = 0;
@@ -119,6 +119,7 @@ nlohmann::json QuantizeSummary::to_json() const {
           {"bits_per_weight", bits_per_weight},
           {"seconds", seconds},
           {"peak_rss_bytes", peak_rss_bytes},
+          {"timings", timings.to_json()},
           {"hqq_studio_version", hqq_version()}};
 }
 
@@ -137,10 +138,19 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   summary.source_bytes = static_cast<int64_t>(ckpt.total_bytes());
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
+  std::vector<std::string> quantized_order;  // the weights the solver takes, in write order
+  std::optional<WeightPrefetcher> prefetch;  // made once that order is known
+  QuantizeTimings& tm = summary.timings;
   auto copy = [&](const std::string& name) {
     if (!ckpt.has(name) || covered.count(name)) return;
     covered.insert(name);
     units.push_back(copy_unit(ckpt, name));
+    units.back().produce = [produce = std::move(units.back().produce), &tm] {
+      const auto start = Clock::now();
+      auto out = produce();
+      tm.copy_s += seconds_since(start);
+      return out;
+    };
   };
   const auto modules = decoder_projections(config.num_hidden_layers);
   int64_t quantized_count = 0;
@@ -182,16 +192,28 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
                ? twolevel_state_layout(shape, twolevel_params(*cfg), has_bias, wname, cfg->rotate)
                : hqq_state_layout(shape, *cfg, has_bias, wname))
         u.tensors.push_back({module + "." + key, layout.first, layout.second});
+      quantized_order.push_back(wname);
       u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
         job.check();
         return with_tensor_context(ckpt, wname, [&] {
           const auto start = Clock::now();
-          at::Tensor w = ckpt.tensor(wname).to(at::kFloat);
-          require_finite_weight(ckpt, wname, w);
-          at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
+          // fp32 in a reused buffer, read while the previous layer was being solved.
+          const WeightPrefetcher::Weight pw = prefetch->take(wname);
+          const at::Tensor& w = pw.w;
+          require_finite_weight(ckpt, wname, pw.range);
+          const auto solve_start = Clock::now();
+          at::Tensor bias =
+              has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
           LayerReport r;
-          at::Tensor w_hat;
           std::vector<at::Tensor> parts;
+          Clock::time_point stats_end;
+          auto stats = [&](const DequantizeBlock& w_hat) {
+            const auto stats_start = Clock::now();
+            tm.solve_s += std::chrono::duration<double>(stats_start - solve_start).count();
+            fill_error_stats(w.data_ptr<float>(), w.numel(), pw.range.min, pw.range.max, w_hat, &r);
+            stats_end = Clock::now();
+            tm.stats_s += std::chrono::duration<double>(stats_end - stats_start).count();
+          };
           if (c.two_level()) {
             // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
             const Rotation rot =
@@ -199,32 +221,27 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
             const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
                                                        twolevel_params(c), wname, {}, job);
             TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
-            w_hat = layer.dequantized(at::kFloat);
+            stats(dense_block(layer.dequantized(at::kFloat)));
             r.group_size = c.group_size;
             r.stored_bytes = layer.storage_bytes();
             r.levels = twolevel_median_levels(t);
             for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
           } else {
             const QuantizedTensor q = quantize(w, c, wname, job);
+            stats(hqq_dequantize_block(q));
             HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
-            w_hat = layer.dequantized(at::kFloat);
             r.group_size = layer.group_size();
             r.stored_bytes = layer.storage_bytes();
             r.levels = median_group_levels(q);
             for (auto& [key, part] : hqq_state_dict(layer, c)) parts.push_back(part);
           }
+          tm.pack_s += seconds_since(stats_end);
           r.name = module;
           r.shape = shape;
           r.nbits = c.nbits;
           r.axis = c.axis;
           r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
-          at::Tensor diff = (w - w_hat).to(at::kDouble);
-          r.sq_error = diff.pow(2).sum().item<double>();
-          r.weight_sq = w.to(at::kDouble).pow(2).sum().item<double>();
-          r.rel_error = r.weight_sq > 0 ? std::sqrt(r.sq_error / r.weight_sq) : 0.0;
           r.parameters = w.numel();
-          histograms(w, w_hat, &r);
-          ckpt.release(wname);
           r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
           summary.layers.push_back(r);
           ++done;
@@ -242,7 +259,15 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   copy("lm_head.weight");
   for (const auto& name : ckpt.names()) copy(name);  // anything else the source carries
 
+  const auto write_start = Clock::now();
+  prefetch.emplace(ckpt, quantized_order);
   summary.output_bytes = write_sharded(out.path(), units, opts.shard_bytes, job);
+  tm.read_s = prefetch->read_seconds();
+  tm.read_wait_s = prefetch->wait_seconds();
+  prefetch.reset();
+  // What is left of the streaming stage once producing the tensors is taken out.
+  tm.write_s =
+      seconds_since(write_start) - tm.read_wait_s - tm.solve_s - tm.stats_s - tm.pack_s - tm.copy_s;
   job.check();
 
   nlohmann::json cfg_json = config.raw;
@@ -372,12 +397,16 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
     if (has_bias) u.tensors.push_back({m + ".bias", at::kBFloat16, {s[0]}});
     u.produce = [&, m, has_bias] {
       job.check();
-      return with_tensor_context(ckpt, m + (is_hqq_layer(ckpt, m) ? ".W_q" : is_twolevel_layer(ckpt, m) ? ".tl_shape" : ".weight"), [&] {
-        auto [w, bias] = weight_of(m);
-        std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
-        if (has_bias) parts.push_back(bias.to(at::kBFloat16));
-        return parts;
-      });
+      return with_tensor_context(ckpt,
+                                 m + (is_hqq_layer(ckpt, m)        ? ".W_q"
+                                      : is_twolevel_layer(ckpt, m) ? ".tl_shape"
+                                                                   : ".weight"),
+                                 [&] {
+                                   auto [w, bias] = weight_of(m);
+                                   std::vector<at::Tensor> parts = {w.to(at::kBFloat16)};
+                                   if (has_bias) parts.push_back(bias.to(at::kBFloat16));
+                                   return parts;
+                                 });
     };
     units.push_back(std::move(u));
   }

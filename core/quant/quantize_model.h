@@ -1,10 +1,10 @@
 #pragma once
-// Whole-checkpoint quantization, streamed: one linear layer at a time is read from the
-// memory-mapped source, quantized, written and released, so peak memory stays near one layer
-// plus what the writer holds. The result is an HF-style folder (config.json with a
-// quantization_config, safetensors with transformers' HQQ key set, tokenizer files, and
-// hqq_report.json). It is built in a temporary folder renamed into place at the end: a failed or
-// cancelled job leaves nothing behind, and the source is only ever read.
+// Whole-checkpoint quantization, streamed: one linear layer at a time is quantized and written
+// while the next one is read (weight_prefetcher.h), so peak memory stays near two layers plus
+// what the writer holds, and reading overlaps solving. The result is an HF-style folder
+// (config.json with a quantization_config, safetensors with transformers' HQQ key set, tokenizer
+// files, and hqq_report.json). It is built in a temporary folder renamed into place at the end: a
+// failed or cancelled job leaves nothing behind, and the source is only ever read.
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -26,6 +26,19 @@ struct QuantizeOptions {
   std::function<void(const LayerReport&)> on_layer;  // called as each layer finishes
 };
 
+// Where the time of quantize_checkpoint went, in seconds of wall time of the job's thread,
+// except read_s: the reader thread's time, overlapped with the rest (read_wait_s is the part
+// the job waited for it).
+struct QuantizeTimings {
+  double read_s = 0, read_wait_s = 0;
+  double solve_s = 0;  // the quantizer itself
+  double stats_s = 0;  // the report's error figures and histograms
+  double pack_s = 0;   // packing the codes and building the tensors to write
+  double copy_s = 0;   // tensors copied unchanged (embeddings, norms, lm_head)
+  double write_s = 0;  // writing the shards (including the fsync of each)
+  nlohmann::json to_json() const;
+};
+
 struct QuantizeSummary {
   std::vector<LayerReport> layers;
   int64_t output_bytes = 0;  // all tensors written
@@ -33,6 +46,7 @@ struct QuantizeSummary {
   double bits_per_weight = 0;  // over the quantized layers (codes + scale/zero)
   double seconds = 0;
   int64_t peak_rss_bytes = 0;
+  QuantizeTimings timings;
   nlohmann::json to_json() const;
 };
 
