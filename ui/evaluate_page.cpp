@@ -334,7 +334,7 @@ void EvaluatePage::start() {
       LoadedModel m = load_model(c.dir.toStdString(), {.adapter = c.adapter.toStdString()},
                                  {.cancel = job.cancel_token()});
       const Tokenizer& tok = m.require_tokenizer();
-      std::vector<int64_t> tokens = tok.encode(text, true);
+      std::vector<int64_t> tokens = tok.encode_long(text, true, job.context());
       if (max_tokens > 0 && static_cast<qint64>(tokens.size()) > max_tokens)
         tokens.resize(static_cast<size_t>(max_tokens));
       PerplexityOptions po;

@@ -338,8 +338,8 @@ void FinetunePage::start() {
           [this] { status_->setText(tr("Measuring the held-out perplexity before step 1…")); });
       const LoadedModel m =
           load_model(o.model, {.dtype = o.compute_dtype}, {.cancel = job.cancel_token()});
-      std::vector<int64_t> toks =
-          m.require_tokenizer().encode(read_text_file(o.eval_text.string()), true);
+      std::vector<int64_t> toks = m.require_tokenizer().encode_long(
+          read_text_file(o.eval_text.string()), true, {.cancel = job.cancel_token()});
       if (o.train.eval_max_tokens > 0 &&
           static_cast<int64_t>(toks.size()) > o.train.eval_max_tokens)
         toks.resize(static_cast<size_t>(o.train.eval_max_tokens));

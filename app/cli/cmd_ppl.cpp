@@ -10,6 +10,7 @@
 #include "core/generate/kl_divergence.h"
 #include "core/generate/kl_reference_file.h"
 #include "core/generate/perplexity.h"
+#include "core/io/output_folder.h"
 #include "core/load/model_loader.h"
 
 namespace hqq::cli {
@@ -18,6 +19,7 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
   struct Args {
     std::string model, text, method = "standard", reference, save_reference;
     int64_t ctx = 2048, max_tokens = 0, batch = 1;
+    bool overwrite = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("ppl", "Perplexity of a model on a text file");
@@ -36,16 +38,26 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
   cmd->add_option("--save-reference", a->save_reference,
                   "Write MODEL's log-probabilities on the scored tokens to this file, for a later "
                   "--reference FILE (16-bit codes per vocabulary entry and token)");
+  cmd->add_flag("--overwrite", a->overwrite, "Replace the --save-reference file if it exists");
   cmd->callback([&g, a, run] {
     *run = [&g, a] {
       if (!a->reference.empty() && !a->save_reference.empty())
         throw InputError(
             "--reference and --save-reference: give one (save the full-precision "
             "model's reference first, then score the quantized one against it)");
+      if (!a->save_reference.empty()) {
+        // Checked before the model loads, so a bad path fails in a second. The file is written
+        // under a temporary name and renamed (SafetensorsWriter), never into a source.
+        refuse_output_over_sources(a->save_reference, {a->model, a->text});
+        if (std::filesystem::is_directory(a->save_reference))
+          throw InputError(a->save_reference + ": is a folder; --save-reference takes a file path");
+        if (std::filesystem::exists(a->save_reference) && !a->overwrite)
+          throw InputError(a->save_reference + ": already exists; pass --overwrite to replace it");
+      }
       std::string text = read_text_file(a->text);
       LoadedModel m = load_for_inference(a->model, g);
       const Tokenizer& tok = m.require_tokenizer();
-      std::vector<int64_t> tokens = tok.encode(text, /*add_bos=*/true);
+      std::vector<int64_t> tokens = tok.encode_long(text, /*add_bos=*/true, cli_job(g));
       if (a->max_tokens > 0 && static_cast<int64_t>(tokens.size()) > a->max_tokens)
         tokens.resize(a->max_tokens);
       PerplexityOptions opts;

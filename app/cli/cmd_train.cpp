@@ -74,7 +74,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g, Action* run) {
       TokenWindows data = load_training_data(
           files, tok, a->seq_len, data_format_from_name(a->format), {.cancel = &interrupt_token()});
       std::vector<int64_t> eval;
-      if (!a->eval.empty()) eval = tok.encode(read_text_file(a->eval), true);
+      if (!a->eval.empty()) eval = tok.encode_long(read_text_file(a->eval), true, cli_job(g));
       fmt::print(stderr, "training {} parameters on {} tokens ({} windows of {}); eval {} tokens\n",
                  config.parameter_count(), data.tokens(), data.examples(), a->seq_len, eval.size());
 

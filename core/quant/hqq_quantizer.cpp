@@ -274,7 +274,9 @@ int64_t resolve_group_size(const std::vector<int64_t>& shape, const QuantConfig&
   return g;
 }
 
-QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& c, const std::string& name) {
+QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& c, const std::string& name,
+                         const JobContext& job) {
+  job.check();
   std::vector<int64_t> shape = weight.sizes().vec();
   const int64_t g = resolve_group_size(shape, c, name);
   if (!at::isFloatingType(weight.scalar_type()))
@@ -306,16 +308,22 @@ QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& c, const s
     const float* w = groups.data_ptr<float>();
     float *s = scale.data_ptr<float>(), *z = zero.data_ptr<float>();
     uint8_t* cd = codes.data_ptr<uint8_t>();
-    switch (c.optimizer) {
-      case HqqOptimizer::Off:
-        fused_rtn(w, M, g, c, s, z, cd);
-        break;
-      case HqqOptimizer::Reference:
-        q.iterations = fused_reference(w, M, g, c, s, z, cd);
-        break;
-      case HqqOptimizer::Improved:
-        q.iterations = fused_improved(w, M, g, c, s, z, cd);
-        break;
+    if (c.optimizer == HqqOptimizer::Reference) {
+      q.iterations = fused_reference(w, M, g, c, s, z, cd);
+    } else {
+      // Groups are solved independently: slicing the rows changes no result, only where a stop
+      // can land (~4 M weights, tens of ms, per slice).
+      const int64_t slice = std::max<int64_t>(1, (int64_t{1} << 22) / g);
+      for (int64_t m0 = 0; m0 < M; m0 += slice) {
+        job.check();
+        const int64_t n = std::min(slice, M - m0);
+        if (c.optimizer == HqqOptimizer::Off) {
+          fused_rtn(w + m0 * g, n, g, c, s + m0, z + m0, cd + m0 * g);
+        } else {
+          q.iterations = std::max(q.iterations,
+                                  fused_improved(w + m0 * g, n, g, c, s + m0, z + m0, cd + m0 * g));
+        }
+      }
     }
     q.codes = c.axis == 1 ? codes : codes.t().contiguous();
     scale = c.axis == 1 ? scale.view({M, 1}) : scale.view({1, M});

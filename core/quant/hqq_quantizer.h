@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "core/base/job.h"
+
 namespace hqq {
 
 enum class HqqOptimizer { Off, Reference, Improved };
@@ -58,9 +60,12 @@ const char* optimizer_name(HqqOptimizer o);
 HqqOptimizer optimizer_from_name(const std::string& s);  // throws InputError
 
 // Quantizes a 2-D (or any) float tensor; `name` labels errors (e.g. the checkpoint key).
-// Throws InputError for unsupported settings, indivisible shapes and non-finite values.
+// Throws InputError for unsupported settings, indivisible shapes and non-finite values. The
+// fused RTN and improved solvers run in slices of rows and call job.check() between them, so a
+// stop lands within ~50 ms even inside one large layer (an lm_head of 128k × 8k). The reference
+// solver's early stop is global over the tensor; it cannot be sliced and checks only on entry.
 QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& cfg,
-                         const std::string& name = "tensor");
+                         const std::string& name = "tensor", const JobContext& job = {});
 
 // (codes - zero) * scale reshaped to the original shape, in `dtype`.
 at::Tensor dequantize(const QuantizedTensor& q, at::ScalarType dtype = at::kFloat);

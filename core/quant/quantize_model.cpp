@@ -204,7 +204,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
             const Rotation rot =
                 c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
             const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
-                                                       twolevel_params(c), wname);
+                                                       twolevel_params(c), wname, {}, job);
             TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
             w_hat = layer.dequantized(at::kFloat);
             r.group_size = c.group_size;
@@ -212,7 +212,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
             r.levels = twolevel_median_levels(t);
             for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
           } else {
-            const QuantizedTensor q = quantize(w, c, wname);
+            const QuantizedTensor q = quantize(w, c, wname, job);
             HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
             w_hat = layer.dequantized(at::kFloat);
             r.group_size = layer.group_size();

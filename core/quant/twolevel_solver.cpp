@@ -176,14 +176,14 @@ at::Tensor checked_float(const at::Tensor& w, const TwoLevelParams& p, const std
 
 // Today's per-sub-group solution: fp16 scale and zero from the improved optimizer, as fp32.
 QuantizedTensor todays_solution(const at::Tensor& W, const TwoLevelParams& p,
-                                const std::string& name) {
+                                const std::string& name, const JobContext& job = {}) {
   QuantConfig c;
   c.nbits = p.nbits;
   c.group_size = p.group;
   c.axis = 1;
   c.optimizer = HqqOptimizer::Improved;
   c.meta_dtype = at::kHalf;
-  return quantize(W, c, name);
+  return quantize(W, c, name, job);
 }
 
 }  // namespace
@@ -214,10 +214,11 @@ double weighted_sq_error(const at::Tensor& w, const at::Tensor& w_hat, const at:
 }
 
 TwoLevelTensor quantize_twolevel(const at::Tensor& w, const TwoLevelParams& p,
-                                 const std::string& name, const TwoLevelSolverOptions& o) {
+                                 const std::string& name, const TwoLevelSolverOptions& o,
+                                 const JobContext& job) {
   at::Tensor W = checked_float(w, p, name);
   const int64_t N = W.size(0), K = W.size(1), G = K / p.group, per_row = K / p.super_group;
-  const QuantizedTensor today = todays_solution(W, p, name);
+  const QuantizedTensor today = todays_solution(W, p, name, job);
   at::Tensor s0 = today.scale.to(at::kFloat).reshape({N, G}).contiguous();
   at::Tensor z0 = today.zero.to(at::kFloat).reshape({N, G}).contiguous();
   at::Tensor imp = twolevel_importance(W, p, o.weighting);
@@ -230,29 +231,36 @@ TwoLevelTensor quantize_twolevel(const at::Tensor& w, const TwoLevelParams& p,
   t.zero_q = at::empty({N, G}, at::kByte);
   at::Tensor super = at::empty({N, per_row, 2}, at::kFloat);
   const int64_t Gb = p.super_group / p.group, blocks = N * per_row;
-  at::parallel_for(
-      0, blocks, std::max<int64_t>(1, 4096 / p.super_group), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t off = b * p.super_group, goff = b * Gb;  // row-major: blocks tile the rows
-          Block blk;
-          blk.w = W.data_ptr<float>() + off;
-          blk.imp = imp.data_ptr<float>() + off;
-          blk.S = p.super_group;
-          blk.g = p.group;
-          blk.Gb = Gb;
-          blk.qmax = static_cast<float>((1 << p.nbits) - 1);
-          blk.smax = (1 << p.scale_bits) - 1;
-          blk.zmax = (1 << p.zero_bits) - 1;
-          blk.solve(s0.data_ptr<float>() + goff, z0.data_ptr<float>() + goff, o.iters,
-                    t.codes.data_ptr<uint8_t>() + off);
-          for (int64_t j = 0; j < Gb; ++j) {
-            t.scale_q.data_ptr<uint8_t>()[goff + j] = static_cast<uint8_t>(blk.sq[j]);
-            t.zero_q.data_ptr<uint8_t>()[goff + j] = static_cast<uint8_t>(blk.zq[j]);
-          }
-          super.data_ptr<float>()[2 * b] = blk.d;
-          super.data_ptr<float>()[2 * b + 1] = blk.e;
-        }
-      });
+  // Blocks are independent: solved in slices of ~1 M weights with a stop check between them.
+  const int64_t slice = std::max<int64_t>(1, (int64_t{1} << 20) / p.super_group);
+  for (int64_t s_begin = 0; s_begin < blocks; s_begin += slice) {
+    job.check();
+    at::parallel_for(s_begin, std::min(blocks, s_begin + slice),
+                     std::max<int64_t>(1, 4096 / p.super_group), [&](int64_t b0, int64_t b1) {
+                       for (int64_t b = b0; b < b1; ++b) {
+                         const int64_t off = b * p.super_group,
+                                       goff = b * Gb;  // row-major: blocks tile the rows
+                         Block blk;
+                         blk.w = W.data_ptr<float>() + off;
+                         blk.imp = imp.data_ptr<float>() + off;
+                         blk.S = p.super_group;
+                         blk.g = p.group;
+                         blk.Gb = Gb;
+                         blk.qmax = static_cast<float>((1 << p.nbits) - 1);
+                         blk.smax = (1 << p.scale_bits) - 1;
+                         blk.zmax = (1 << p.zero_bits) - 1;
+                         blk.solve(s0.data_ptr<float>() + goff, z0.data_ptr<float>() + goff,
+                                   o.iters, t.codes.data_ptr<uint8_t>() + off);
+                         for (int64_t j = 0; j < Gb; ++j) {
+                           t.scale_q.data_ptr<uint8_t>()[goff + j] =
+                               static_cast<uint8_t>(blk.sq[j]);
+                           t.zero_q.data_ptr<uint8_t>()[goff + j] = static_cast<uint8_t>(blk.zq[j]);
+                         }
+                         super.data_ptr<float>()[2 * b] = blk.d;
+                         super.data_ptr<float>()[2 * b + 1] = blk.e;
+                       }
+                     });
+  }
   t.super = super.to(at::kHalf);
   return t;
 }

@@ -33,7 +33,7 @@ TwoLevelParams twolevel_params(const QuantConfig& c);
 // W [out, in] float. Throws InputError naming `name` for shapes or values that do not fit.
 TwoLevelTensor quantize_twolevel(const at::Tensor& w, const TwoLevelParams& p,
                                  const std::string& name = "tensor",
-                                 const TwoLevelSolverOptions& o = {});
+                                 const TwoLevelSolverOptions& o = {}, const JobContext& job = {});
 
 // The importance the solver weighs each weight's squared error with ([out, in] fp32).
 at::Tensor twolevel_importance(const at::Tensor& w, const TwoLevelParams& p,

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/base/job.h"
+
 #include "core/text/tokenizer_config.h"
 
 namespace hqq {
@@ -44,6 +46,14 @@ class Tokenizer {
   // tokenizer.json's post-processor says, which may be nothing).
   std::vector<int64_t> encode(std::string_view text, bool add_bos = false,
                               bool parse_special = false) const;
+  // A long text (training data, an evaluation file) in pieces of about `piece_bytes`: one
+  // encode() of a whole file costs ~240 bytes of memory per input byte, pieces bound that to
+  // tens of MB and let job.check() stop it between pieces; each piece reports progress
+  // ("tokenize", kB done, kB total). The ids equal encode(text, add_bos):
+  // a cut falls only at a single space between two non-space characters, where every supported
+  // pre-tokenization starts a new word (tokenizer_long_text.cpp says why per kind).
+  std::vector<int64_t> encode_long(std::string_view text, bool add_bos, const JobContext& job = {},
+                                   size_t piece_bytes = 256 * 1024) const;
   // Special tokens are left out unless skip_special is false (tokenizer.json only).
   std::string decode(const std::vector<int64_t>& ids, bool skip_special = true) const;
   std::string piece(int64_t id) const;

@@ -39,7 +39,7 @@ FinetuneSummary run_finetune(const FinetuneOptions& o,
   // Data problems (a broken JSONL line) should surface before anything is trained or written.
   TokenWindows data = load_training_data(o.data, tok, o.seq_len, o.format, job);
   std::vector<int64_t> eval;
-  if (!o.eval_text.empty()) eval = tok.encode(read_text_file(o.eval_text.string()), true);
+  if (!o.eval_text.empty()) eval = tok.encode_long(read_text_file(o.eval_text.string()), true, job);
   job.check();
 
   LoraConfig cfg = o.lora;

@@ -68,37 +68,10 @@ void encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
   }
 }
 
-// Tokenizing a long text in one call costs ~240 bytes of memory per input byte (the tokenizer's
-// lattice and piece lists); cutting it into pieces of about this size bounds that to a few tens
-// of MB whatever the file size, and lets a stop signal through between pieces.
-constexpr size_t kEncodeChunkBytes = 256 * 1024;
-
-// Appends the tokens of `text` to `out`, encoded piece by piece. A cut falls at a space, which is
-// dropped: the next piece starts a word, and the tokenizer's leading-space marker stands for the
-// dropped space, so the tokens are those of the whole text (SentencePiece splits at spaces
-// first). Without a space in reach the cut falls at a newline, else at a UTF-8 boundary.
+// Appends the tokens of a long text, encoded in bounded pieces (Tokenizer::encode_long).
 void encode_chunked(const Tokenizer& tok, std::string_view text, bool add_bos,
                     std::vector<int32_t>* out, const JobContext& job) {
-  bool first = true;
-  while (!text.empty()) {
-    job.check();
-    size_t n = text.size(), skip = 0;
-    if (n > kEncodeChunkBytes) {
-      n = kEncodeChunkBytes;
-      const std::string_view head = text.substr(0, n);
-      if (size_t sp = head.rfind(' '); sp != std::string_view::npos && sp > n / 2) {
-        n = sp, skip = 1;
-      } else if (size_t nl = head.rfind('\n'); nl != std::string_view::npos && nl > n / 2) {
-        n = nl + 1;
-      } else {
-        while (n > 1 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-      }
-    }
-    const std::vector<int64_t> ids = tok.encode(text.substr(0, n), add_bos && first);
-    for (int64_t id : ids) out->push_back(static_cast<int32_t>(id));
-    first = false;
-    text.remove_prefix(n + skip);
-  }
+  for (int64_t id : tok.encode_long(text, add_bos, job)) out->push_back(static_cast<int32_t>(id));
 }
 
 }  // namespace

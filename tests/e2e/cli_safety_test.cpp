@@ -71,6 +71,32 @@ TEST(CliSafety, ExportAndFinetuneNeverWriteOverTheirSources) {
   EXPECT_TRUE(fs::exists(tmp / "t.txt"));
 }
 
+TEST(CliSafety, SavedReferenceNeverLandsOnItsSourcesOrAnExistingFile) {
+  TempDir tmp;
+  const fs::path m = tmp / "m";
+  hqq::test::copy_folder(model("llama_chat_tok1000"), m);
+  const fs::path text = tmp / "t.txt";
+  hqq::test::write_file(text, corpus(4000));
+  const auto before = snapshot(tmp.path());
+  const std::string common = "-q ppl " + m.string() + " --text " + text.string() + " --ctx 32";
+  // Into the model folder, over the model's weights, over the text, onto a folder.
+  for (const fs::path& out : {m / "ref.kl", m / "model.safetensors", text, tmp.path()}) {
+    expect_refused(hqq(common + " --save-reference " + out.string() + " --overwrite"),
+                   "--save-reference " + out.string());
+    EXPECT_EQ(snapshot(tmp.path()), before) << out;
+  }
+  // An existing file is replaced only with --overwrite.
+  const fs::path ref = tmp / "ref.kl";
+  hqq::test::write_file(ref, "keep me");
+  Result kept = hqq(common + " --save-reference " + ref.string());
+  expect_refused(kept, "existing --save-reference");
+  EXPECT_NE(kept.err.find("--overwrite"), std::string::npos) << kept.err;
+  EXPECT_EQ(hqq::test::read_file(ref), "keep me");
+  Result replaced = hqq(common + " --save-reference " + ref.string() + " --overwrite");
+  ASSERT_EQ(replaced.code, 0) << replaced.err;
+  EXPECT_NE(hqq::test::read_file(ref), "keep me");
+}
+
 TEST(CliSafety, FinetuneReplacesAnAdapterOnlyWithOverwrite) {
   TempDir tmp;
   hqq::test::write_file(tmp / "t.txt", corpus(20000));
@@ -410,7 +436,7 @@ TEST(CliSafety, SigtermStopsQuantizeAtOnce) {
   // Many solver iterations make the tiny fixture's quantization last long enough to signal it.
   const std::vector<std::string> args = {
       "quantize", model("llama_gqa_fp32"), "-o",       (tmp / "q").string(), "--iters",
-      "10000",     "--optimizer",           "reference"};
+      "10000",    "--optimizer",           "reference"};
   expect_stops_on(SIGTERM, args, tmp, tmp / "q", std::chrono::milliseconds(500));
 }
 

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/base/error.h"
 #include "core/quant/hqq_packing.h"
 #include "core/quant/hqq_quantizer.h"
@@ -195,6 +198,50 @@ TEST(HqqGroupOps, DispatchedVariantAgreesWithScalar) {
                 ref.reference_step(p, g, s, &z2, 15.0f, 10.0f, 0.7f), 1e-5);
     EXPECT_NEAR(z1, z2, 1e-4);
   }
+}
+
+}  // namespace
+}  // namespace hqq
+
+namespace hqq {
+namespace {
+
+// A stop lands inside one large layer, not only between layers: the solver checks the job
+// between row slices. 4096 x 16384 takes ~0.6 s on 2 cores (more under sanitizers); the token
+// is cancelled 30 ms in, so a solver that checked only on entry would finish and not throw.
+TEST(HqqQuantizer, StopLandsInsideOneLargeLayer) {
+  at::manual_seed(3);
+  const at::Tensor w = at::randn({4096, 16384});
+  QuantConfig c;
+  c.nbits = 2;
+  c.group_size = 64;
+  CancelToken token;
+  JobContext job;
+  job.cancel = &token;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    token.cancel();
+  });
+  EXPECT_THROW(quantize(w, c, "big", job), Cancelled);
+  canceller.join();
+  // Cancelled before the call: nothing is solved at all, whatever the optimizer.
+  for (HqqOptimizer opt : {HqqOptimizer::Improved, HqqOptimizer::Off, HqqOptimizer::Reference}) {
+    c.optimizer = opt;
+    EXPECT_THROW(quantize(w.narrow(0, 0, 64), c, "small", job), Cancelled) << optimizer_name(opt);
+  }
+}
+
+// Slicing the rows for the stop checks changes no result: one call equals per-slice calls.
+TEST(HqqQuantizer, SlicedSolveEqualsPerRowSolve) {
+  at::manual_seed(4);
+  const at::Tensor w = at::randn({1024, 8192});  // 128 k groups of 64: two slices of 64 k
+  QuantConfig c;
+  c.nbits = 3;
+  c.group_size = 64;
+  const QuantizedTensor all = quantize(w, c);
+  const QuantizedTensor top = quantize(w.narrow(0, 0, 512), c);
+  EXPECT_TRUE(at::equal(all.codes.narrow(0, 0, top.codes.size(0)), top.codes));
+  EXPECT_TRUE(at::equal(all.scale.narrow(0, 0, top.scale.size(0)), top.scale));
 }
 
 }  // namespace
