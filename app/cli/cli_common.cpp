@@ -112,8 +112,10 @@ JobContext cli_job(const GlobalOptions& g) {
 }
 
 LoadedModel load_for_inference(const std::string& dir, const GlobalOptions& g) {
-  LoadedModel m =
-      load_model(dir, {.dtype = g.dtype, .adapter = g.adapter, .device = g.device}, cli_job(g));
+  LoadedModel m = load_model(
+      dir,
+      {.dtype = g.dtype, .adapter = g.adapter, .device = g.device, .lm_head_bits = g.lm_head_bits},
+      cli_job(g));
   finish_progress_line(g);
   return m;
 }

@@ -16,6 +16,7 @@ struct GlobalOptions {
   bool quiet = false;           // no progress on stderr
   std::string adapter;          // PEFT LoRA adapter folder applied on top of the model
   std::string device = "auto";  // auto, cpu, cuda, cuda:N
+  int lm_head_bits = 0;         // 8 or 4: lm_head quantized at load (model_loader.h)
 };
 
 // Numeric option checks with plain messages ("must be a positive number"), in place of CLI11's

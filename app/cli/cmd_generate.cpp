@@ -46,6 +46,29 @@ void print_stats(const GenerateResult& r) {
       stop_reason_name(r.stop_reason));
 }
 
+// Per-token stage times of the decode steps; "other" is what no stage timer covered (dispatch,
+// tensor bookkeeping).
+nlohmann::json profile_json(const DecodeProfile& p) {
+  nlohmann::json j = {{"tokens", p.tokens}, {"ms_per_token", {}}};
+  if (p.tokens == 0) return j;
+  double covered = 0;
+  for (int s = 0; s < DecodeProfile::kStages; ++s) covered += p.seconds[s];
+  for (int s = 0; s < DecodeProfile::kStages; ++s) {
+    double sec = p.seconds[s] + (s == DecodeProfile::Other ? p.total_seconds - covered : 0.0);
+    j["ms_per_token"][DecodeProfile::kNames[s]] = 1e3 * sec / static_cast<double>(p.tokens);
+  }
+  j["ms_per_token"]["total"] = 1e3 * p.total_seconds / static_cast<double>(p.tokens);
+  return j;
+}
+
+void print_profile(const DecodeProfile& p) {
+  const nlohmann::json j = profile_json(p);
+  fmt::print(stderr, "[decode profile, {} tokens, ms per token:", p.tokens);
+  for (const auto& [name, ms] : j["ms_per_token"].items())
+    fmt::print(stderr, " {} {:.3f};", name, ms.get<double>());
+  fmt::print(stderr, "]\n");
+}
+
 nlohmann::json result_json(const GenerateResult& r) {
   return {{"text", r.text},
           {"tokens", r.tokens},
@@ -62,7 +85,7 @@ nlohmann::json result_json(const GenerateResult& r) {
 void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   struct GenArgs : SamplingArgs {
     std::string model, prompt;
-    bool chat = false;
+    bool chat = false, profile = false;
   };
   auto a = std::make_shared<GenArgs>();
   auto* gen =
@@ -71,6 +94,13 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
   gen->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
   gen->add_flag("--chat", a->chat,
                 "Wrap the prompt in the model's chat template as a user message");
+  gen->add_flag("--reference-decode", a->opts.reference_decode,
+                "Decode through the general forward pass instead of the fused one-token step "
+                "(for comparisons)")
+      ->group("");  // hidden: a developer's switch
+  gen->add_flag("--profile", a->profile,
+                "Time the stages of each decoded token (projections, attention, lm_head, ...) "
+                "and print the breakdown (stderr, or \"profile\" in --json)");
   add_sampling_options(gen, *a);
   gen->callback([&g, a, run] {
     *run = [&g, a] {
@@ -87,13 +117,19 @@ void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       }
       TextCallback stream;
       if (!g.json) stream = [](std::string_view s) { std::cout << s << std::flush; };
+      DecodeProfile profile;
+      GenerateOptions opts = a->opts;
+      if (a->profile) opts.profile = &profile;
       GenerateResult r =
-          generate(m.model, tok, prompt, a->opts, stream, {.cancel = &interrupt_token()});
-      if (g.json)
-        print_json(result_json(r));
-      else {
+          generate(m.model, tok, prompt, opts, stream, {.cancel = &interrupt_token()});
+      if (g.json) {
+        nlohmann::json j = result_json(r);
+        if (a->profile) j["profile"] = profile_json(profile);
+        print_json(j);
+      } else {
         std::cout << std::endl;
         if (!g.quiet) print_stats(r);
+        if (a->profile) print_profile(profile);
       }
       return r.stop_reason == StopReason::Cancelled ? 130 : 0;
     };

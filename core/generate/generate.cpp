@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/base/error.h"
+#include "core/model/decode_step.h"
 
 namespace hqq {
 
@@ -133,6 +134,11 @@ GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
     }
   };
 
+  // The fused one-token step when every layer supports it (decode_step.h), else forward().
+  std::optional<DecodeWorkspace> workspace;
+  if (!opts.reference_decode && cache.batch() == 1 && model.can_decode() &&
+      cache.keys(0).scalar_type() == model.dtype())
+    workspace.emplace(model);
   auto t0 = Clock::now();
   std::vector<int64_t> pending(prompt.begin() + static_cast<std::ptrdiff_t>(reuse), prompt.end());
   r.stop_reason = StopReason::Length;
@@ -146,15 +152,33 @@ GenerateResult generate(const LlamaModel& model, const Tokenizer& tok,
       r.stop_reason = StopReason::Context;
       break;
     }
-    at::Tensor input = at::tensor(pending, at::kLong).unsqueeze(0);
-    at::Tensor logits =
-        model.forward(input, &cache).select(1, input.size(1) - 1).squeeze(0).contiguous();
+    const auto t_step = Clock::now();
+    // Only one-token steps are profiled: the prompt's prefill is another kind of work.
+    DecodeProfile* profile = step > 0 ? opts.profile : nullptr;
+    const float* logits = nullptr;
+    at::Tensor logits_t;
+    if (pending.size() == 1 && workspace) {
+      logits = model.decode(pending[0], cache, *workspace, profile);
+    } else {
+      at::Tensor input = at::tensor(pending, at::kLong).unsqueeze(0);
+      logits_t = model.forward(input, &cache, profile)
+                     .select(1, input.size(1) - 1)
+                     .squeeze(0)
+                     .contiguous();
+      logits = logits_t.data_ptr<float>();
+    }
     state->tokens.insert(state->tokens.end(), pending.begin(), pending.end());
     if (step == 0) {
       r.prefill_seconds = seconds_since(t0);
       t0 = Clock::now();
     }
-    int64_t next = sampler.sample(logits.data_ptr<float>(), logits.numel(), history);
+    StageTimer sampling(profile, DecodeProfile::Sampling);
+    int64_t next = sampler.sample(logits, model.config().vocab_size, history);
+    sampling.stop();
+    if (profile) {
+      profile->total_seconds += seconds_since(t_step);
+      ++profile->tokens;
+    }
     r.tokens.push_back(next);
     history.push_back(next);
     pending.assign(1, next);

@@ -19,6 +19,10 @@ struct GenerateOptions {
   SamplingParams sampling;
   std::vector<int64_t> stop_token_ids;  // empty: the tokenizer's EOS ids
   std::vector<std::string> stop_strings;
+  DecodeProfile* profile = nullptr;  // when set: stage times of the one-token decode steps
+  // Decode through forward() even when LlamaModel::decode() could run the model (the reference
+  // path, for comparisons).
+  bool reference_decode = false;
 };
 
 // Why generation ended. Cancelled is an ordinary end here (the reply so far is kept), not an

@@ -16,6 +16,9 @@ Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {
 }
 
 int64_t Sampler::sample(const float* logits, int64_t n, const std::vector<int64_t>& history) {
+  // Greedy without a penalty: the argmax of the logits as they are (no copy, no softmax).
+  if (p_.temperature == 0.0f && p_.repetition_penalty == 1.0f)
+    return std::max_element(logits, logits + n) - logits;
   work_.assign(logits, logits + n);
   if (p_.repetition_penalty != 1.0f) {
     // As HF: a seen token's logit is divided by the penalty when positive, multiplied when not.

@@ -28,6 +28,9 @@ struct ModelLoadOptions {
   std::string dtype = "auto";     // see parse_compute_dtype
   std::filesystem::path adapter;  // a PEFT LoRA folder applied after loading; empty: none
   std::string device = "auto";    // see resolve_device (core/base/device.h)
+  // 8 or 4: a dense lm_head is HQQ-quantized at load (group 128 / 64) so that decoding streams
+  // half or a quarter of its bytes through the fused kernels; 0 keeps it as stored.
+  int lm_head_bits = 0;
 };
 
 // The one way the CLI, the Chat and Evaluate pages and the fine-tune job open a model folder:

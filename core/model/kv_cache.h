@@ -24,6 +24,10 @@ class KvCache {
   // returns views of all positions so far. The length advances once per forward, by commit().
   std::pair<at::Tensor, at::Tensor> append(int64_t layer, const at::Tensor& k, const at::Tensor& v);
   void commit(int64_t n) { length_ += n; }
+  // The whole storage of a layer ([B, kv_heads, capacity, head_dim]), for the decode kernels,
+  // which write position length() themselves before commit(1).
+  const at::Tensor& keys(int64_t layer) const { return k_[static_cast<size_t>(layer)]; }
+  const at::Tensor& values(int64_t layer) const { return v_[static_cast<size_t>(layer)]; }
   int64_t bytes() const;
 
  private:

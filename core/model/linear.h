@@ -23,7 +23,19 @@ class Linear {
   // The layer's own tensors that training may update, by name ("weight", "lora_A", ...), as
   // slots that can be replaced (e.g. by a trainable fp32 copy). Frozen layers return none.
   virtual std::vector<std::pair<std::string, at::Tensor*>> parameters() { return {}; }
+
+  // The one-token decode path (LlamaModel::decode): y[o] = (x Wᵀ + b)[o] for o in [o0, o1) of
+  // one fp32 activation row x [in_features], into fp32 y. It runs inside the caller's parallel
+  // region, one row range per thread, so it calls no ATen operator and allocates at most
+  // thread-local scratch. Layers without one (has_row_product() false) decode through forward().
+  virtual bool has_row_product() const { return false; }
+  virtual void row_product(const float* /*x*/, float* /*y*/, int64_t /*o0*/, int64_t /*o1*/) const {
+  }
 };
+
+// y[o] += bias[o] for o in [o0, o1), bias fp32, bf16 or fp16 (nothing when undefined); for
+// row_product implementations.
+void add_bias_rows(const at::Tensor& bias, float* y, int64_t o0, int64_t o1);
 
 // y = x Wᵀ + b with W [out, in], possibly a zero-copy view into a mapped checkpoint.
 class DenseLinear final : public Linear {
@@ -35,6 +47,8 @@ class DenseLinear final : public Linear {
   std::string kind() const override { return "dense"; }
   int64_t storage_bytes() const override;
   std::vector<std::pair<std::string, at::Tensor*>> parameters() override;
+  bool has_row_product() const override;
+  void row_product(const float* x, float* y, int64_t o0, int64_t o1) const override;
   const at::Tensor& weight() const { return weight_; }
   const at::Tensor& bias() const { return bias_; }
 

@@ -96,7 +96,9 @@ LlamaModel LlamaModel::load(const Checkpoint& source, const ModelConfig& c, cons
   return m;
 }
 
-at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight,
+                                DecodeProfile* profile) const {
+  StageTimer timer(profile, DecodeProfile::Norms);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(var + config_.rms_norm_eps);
@@ -105,28 +107,44 @@ at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) c
   return weight * xf.to(x.scalar_type());
 }
 
-at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& x) const {
-  at::Tensor gate = layer.gate_proj->forward(x);
+namespace {
+// x through `proj`, timed as a projection.
+at::Tensor project(const Linear& proj, const at::Tensor& x, DecodeProfile* profile) {
+  StageTimer timer(profile, DecodeProfile::Projections);
+  return proj.forward(x);
+}
+}  // namespace
+
+at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& x,
+                           DecodeProfile* profile) const {
+  at::Tensor gate = project(*layer.gate_proj, x, profile);
+  at::Tensor up = project(*layer.up_proj, x, profile);
+  StageTimer timer(profile, DecodeProfile::Elementwise);
   gate = config_.hidden_act == ModelConfig::Activation::GeluTanh ? at::gelu(gate, "tanh")
                                                                  : at::silu(gate);
-  return layer.down_proj->forward(gate * layer.up_proj->forward(x));
+  gate = gate * up;
+  timer.stop();
+  return project(*layer.down_proj, gate, profile);
 }
 
 at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x,
                                  int64_t start, const at::Tensor& cos, const at::Tensor& sin,
-                                 KvCache* cache) const {
+                                 KvCache* cache, DecodeProfile* profile) const {
   const auto& c = config_;
   const int64_t B = x.size(0), T = x.size(1), H = c.num_attention_heads, KV = c.num_key_value_heads,
                 D = c.head_dim, G = H / KV;
-  at::Tensor q = layer.q_proj->forward(x).view({B, T, H, D}).transpose(1, 2);
-  at::Tensor k = layer.k_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
-  at::Tensor v = layer.v_proj->forward(x).view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor q = project(*layer.q_proj, x, profile).view({B, T, H, D}).transpose(1, 2);
+  at::Tensor k = project(*layer.k_proj, x, profile).view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor v = project(*layer.v_proj, x, profile).view({B, T, KV, D}).transpose(1, 2);
   if (c.qk_norm) {  // Qwen3: each head's q and k normalised over head_dim before RoPE
-    q = rms_norm(q, layer.q_norm);
-    k = rms_norm(k, layer.k_norm);
+    q = rms_norm(q, layer.q_norm, profile);
+    k = rms_norm(k, layer.k_norm, profile);
   }
+  StageTimer rope_timer(profile, DecodeProfile::Elementwise);
   q = RotaryEmbedding::apply(q, cos, sin);
   k = RotaryEmbedding::apply(k, cos, sin);
+  rope_timer.stop();
+  StageTimer timer(profile, DecodeProfile::Attention);
   if (cache) std::tie(k, v) = cache->append(index, k, v);
   const int64_t S = k.size(2);
   // Query head h uses key/value head h / G (HF repeat_kv), without materialising the repeat.
@@ -151,21 +169,27 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
   at::Tensor out = at::matmul(probs, v.unsqueeze(2));  // [B, KV, G, T, D]
   out = out.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
-  return layer.o_proj->forward(out);
+  timer.stop();
+  return project(*layer.o_proj, out, profile);
 }
 
 at::Tensor LlamaModel::decoder_layer(const at::Tensor& h_in, int64_t index, int64_t start,
-                                     const at::Tensor& cos, const at::Tensor& sin,
-                                     KvCache* cache) const {
+                                     const at::Tensor& cos, const at::Tensor& sin, KvCache* cache,
+                                     DecodeProfile* p) const {
   const DecoderLayer& layer = layers_[static_cast<size_t>(index)];
-  at::Tensor a = attention(layer, index, rms_norm(h_in, layer.input_norm), start, cos, sin, cache);
+  at::Tensor a =
+      attention(layer, index, rms_norm(h_in, layer.input_norm, p), start, cos, sin, cache, p);
+  auto add = [p](const at::Tensor& x, const at::Tensor& y) {
+    StageTimer timer(p, DecodeProfile::Elementwise);
+    return x + y;
+  };
   if (config_.sandwich_norms) {  // Gemma 2: each block's output is normalised before the residual
-    at::Tensor h = h_in + rms_norm(a, layer.post_attention_norm);
-    return h + rms_norm(mlp(layer, rms_norm(h, layer.pre_feedforward_norm)),
-                        layer.post_feedforward_norm);
+    at::Tensor h = add(h_in, rms_norm(a, layer.post_attention_norm, p));
+    return add(h, rms_norm(mlp(layer, rms_norm(h, layer.pre_feedforward_norm, p), p),
+                           layer.post_feedforward_norm, p));
   }
-  at::Tensor h = h_in + a;
-  return h + mlp(layer, rms_norm(h, layer.post_attention_norm));
+  at::Tensor h = add(h_in, a);
+  return add(h, mlp(layer, rms_norm(h, layer.post_attention_norm, p), p));
 }
 
 namespace {
@@ -204,7 +228,8 @@ at::Tensor LlamaModel::checkpointed_layer(const at::Tensor& h, int64_t index, co
   return CheckpointedLayer::apply(h, this, index, cos, sin);
 }
 
-at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) const {
+at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache,
+                                     DecodeProfile* profile) const {
   if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
     throw Error("forward: tokens must be [B, T] int64");
   const int64_t T = tokens.size(1);
@@ -231,10 +256,10 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache) c
   for (size_t l = 0; l < layers_.size(); ++l) {
     const int64_t index = static_cast<int64_t>(l);
     h = checkpoint ? checkpointed_layer(h, index, cos, sin)
-                   : decoder_layer(h, index, start, cos, sin, cache);
+                   : decoder_layer(h, index, start, cos, sin, cache, profile);
   }
   if (cache) cache->commit(T);
-  return rms_norm(h, final_norm_);
+  return rms_norm(h, final_norm_, profile);
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
@@ -246,8 +271,11 @@ at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
   return l;
 }
 
-at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache) const {
-  return logits(hidden_states(tokens, cache));
+at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache,
+                               DecodeProfile* profile) const {
+  at::Tensor h = hidden_states(tokens, cache, profile);
+  StageTimer timer(profile, DecodeProfile::LmHead);
+  return logits(h);
 }
 
 KvCache LlamaModel::make_cache(int64_t batch, int64_t capacity) const {

@@ -16,12 +16,15 @@
 #include "core/base/job.h"
 #include "core/base/progress.h"
 #include "core/io/checkpoint.h"
+#include "core/model/decode_profile.h"
 #include "core/model/kv_cache.h"
 #include "core/model/linear.h"
 #include "core/model/model_config.h"
 #include "core/model/rope.h"
 
 namespace hqq {
+
+class DecodeWorkspace;
 
 // Builds the layer stored under `prefix` (e.g. "model.layers.0.self_attn.q_proj"), whose weight
 // has shape [out, in], computing in `dtype`.
@@ -62,10 +65,22 @@ class LlamaModel {
 
   // tokens: [B, T] int64. With a cache, positions continue from cache->length() and the cache
   // grows by T; without, positions start at 0. Returns logits [B, T, vocab] in fp32.
-  at::Tensor forward(const at::Tensor& tokens, KvCache* cache = nullptr) const;
+  // `profile`: stage times are added to it (see decode_profile.h).
+  at::Tensor forward(const at::Tensor& tokens, KvCache* cache = nullptr,
+                     DecodeProfile* profile = nullptr) const;
   // The final hidden states [B, T, hidden] (after the last norm), in the compute dtype.
-  at::Tensor hidden_states(const at::Tensor& tokens, KvCache* cache = nullptr) const;
+  at::Tensor hidden_states(const at::Tensor& tokens, KvCache* cache = nullptr,
+                           DecodeProfile* profile = nullptr) const;
   at::Tensor logits(const at::Tensor& hidden) const;
+
+  // Whether decode() runs this model: every projection has a row product (linear.h), the
+  // compute dtype is fp32 or bf16 and the weights are on the CPU.
+  bool can_decode() const;
+  // One token after what `cache` holds (batch 1): the fused decode step of decode_step.cpp, one
+  // parallel region per token, no tensor allocated. Returns ws's logits [vocab], fp32; the
+  // cache grows by one. Same result as forward() within the kernels' rounding.
+  const float* decode(int64_t token, KvCache& cache, DecodeWorkspace& ws,
+                      DecodeProfile* profile = nullptr) const;
 
   KvCache make_cache(int64_t batch, int64_t capacity) const;
   const ModelConfig& config() const { return config_; }
@@ -81,16 +96,20 @@ class LlamaModel {
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
   // One decoder layer (public for the checkpointing autograd function).
   at::Tensor decoder_layer(const at::Tensor& h, int64_t index, int64_t start, const at::Tensor& cos,
-                           const at::Tensor& sin, KvCache* cache) const;
+                           const at::Tensor& sin, KvCache* cache,
+                           DecodeProfile* profile = nullptr) const;
 
  private:
   at::Tensor checkpointed_layer(const at::Tensor& h, int64_t index, const at::Tensor& cos,
                                 const at::Tensor& sin) const;
   at::Tensor attention(const DecoderLayer& layer, int64_t index, const at::Tensor& x, int64_t start,
-                       const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
-  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
-  at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& x) const;
+                       const at::Tensor& cos, const at::Tensor& sin, KvCache* cache,
+                       DecodeProfile* profile) const;
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight,
+                      DecodeProfile* profile = nullptr) const;
+  at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& x, DecodeProfile* profile) const;
 
+  friend class DecodeWorkspace;
   ModelConfig config_;
   at::ScalarType dtype_ = at::kFloat;
   at::Tensor embed_tokens_, final_norm_;

@@ -18,6 +18,7 @@ class RotaryEmbedding {
                                             const at::Device& device) const;
   // x: [B, heads, T, head_dim]; cos/sin: [T, head_dim].
   static at::Tensor apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+  const at::Tensor& inverse_frequencies() const { return inv_freq_; }
 
  private:
   at::Tensor inv_freq_;  // [head_dim / 2], fp32, CPU

@@ -48,7 +48,6 @@ at::Tensor i32(int64_t v) {
   return at::full({}, v, at::kInt);
 }
 
-
 }  // namespace
 
 HqqLinear::HqqLinear(const QuantizedTensor& q, at::Tensor bias, at::ScalarType compute_dtype,
@@ -190,10 +189,33 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
   return y.view(out_shape);
 }
 
+void HqqLinear::row_product(const float* x, float* y, int64_t o0, int64_t o1) const {
+  const kernels::LowbitMatrix w = lowbit_view();
+  const kernels::LowbitOps& ops = kernels::lowbit_ops(w);
+  // Per-thread scratch: the padded row and its group sums, reused from token to token.
+  thread_local std::vector<float> padded, xsum;
+  const float* xp = x;
+  if (w.in_padded != w.in) {
+    padded.assign(static_cast<size_t>(w.in_padded), 0.0f);
+    std::memcpy(padded.data(), x, sizeof(float) * static_cast<size_t>(w.in));
+    xp = padded.data();
+  }
+  const int64_t groups = w.groups_per_row();
+  xsum.resize(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g) {
+    float s = 0;
+    for (int64_t i = 0; i < w.group; ++i) s += x[g * w.group + i];
+    xsum[static_cast<size_t>(g)] = s;
+  }
+  ops.gemv(w, xp, xsum.data(), 1, y, w.out, o0, o1);
+  add_bias_rows(bias_, y, o0, o1);
+}
+
 at::Tensor HqqLinear::forward(const at::Tensor& x) const {
   at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
-  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? FrozenMatmul<HqqLinear>::apply(x, this)
-                                                                 : forward_product(x);
+  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad()
+                     ? FrozenMatmul<HqqLinear>::apply(x, this)
+                     : forward_product(x);
   return b.defined() ? y + b : y;
 }
 

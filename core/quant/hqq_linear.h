@@ -10,8 +10,8 @@
 #include <map>
 #include <string>
 
-#include "core/quant/hqq_quantizer.h"
 #include "core/model/linear.h"
+#include "core/quant/hqq_quantizer.h"
 #include "kernels/lowbit_ops.h"
 
 namespace hqq {
@@ -36,6 +36,8 @@ class HqqLinear final : public Linear {
   int64_t out_features() const override { return shape_[0]; }
   std::string kind() const override { return "hqq"; }
   int64_t storage_bytes() const override;
+  bool has_row_product() const override { return fused(); }
+  void row_product(const float* x, float* y, int64_t o0, int64_t o1) const override;
 
   // The weight [out, in] in `dtype` (fp32 by default), rebuilt from the codes.
   at::Tensor dequantized(at::ScalarType dtype = at::kFloat) const;

@@ -25,7 +25,9 @@ TwoLevelLinear::TwoLevelLinear(TwoLevelPacked packed, at::Tensor bias, at::Scala
   p_.super = p_.super.contiguous();
 }
 
-kernels::TwoLevelView TwoLevelLinear::view() const { return view_of(p_); }
+kernels::TwoLevelView TwoLevelLinear::view() const {
+  return view_of(p_);
+}
 
 int64_t TwoLevelLinear::storage_bytes() const {
   auto bytes = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; };
@@ -73,10 +75,18 @@ at::Tensor TwoLevelLinear::forward_product(const at::Tensor& x_in) const {
   return y.view(out_shape);
 }
 
+void TwoLevelLinear::row_product(const float* x, float* y, int64_t o0, int64_t o1) const {
+  const kernels::TwoLevelView w = view();
+  const kernels::TwoLevelX xp = kernels::twolevel_prepare_x(w, x, 1);
+  kernels::twolevel_gemv(w, xp, y, w.out, o0, o1);
+  add_bias_rows(bias_, y, o0, o1);
+}
+
 at::Tensor TwoLevelLinear::forward(const at::Tensor& x) const {
   at::Tensor b = bias_.defined() ? bias_.to(x.scalar_type()) : bias_;
-  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad() ? FrozenMatmul<TwoLevelLinear>::apply(x, this)
-                                                                 : forward_product(x);
+  at::Tensor y = at::GradMode::is_enabled() && x.requires_grad()
+                     ? FrozenMatmul<TwoLevelLinear>::apply(x, this)
+                     : forward_product(x);
   return b.defined() ? y + b : y;
 }
 

@@ -31,6 +31,8 @@ class TwoLevelLinear final : public Linear {
   int64_t out_features() const override { return p_.out; }
   std::string kind() const override { return "hqq-twolevel"; }
   int64_t storage_bytes() const override;
+  bool has_row_product() const override { return !rotation_.enabled(); }
+  void row_product(const float* x, float* y, int64_t o0, int64_t o1) const override;
 
   at::Tensor dequantized(at::ScalarType dtype = at::kFloat) const;
   const TwoLevelPacked& packed() const { return p_; }

@@ -6,13 +6,14 @@
 #include <map>
 #include <memory>
 
+#include "core/base/threads.h"
 #include "core/io/checkpoint.h"
+#include "core/load/model_loader.h"
+#include "core/model/decode_step.h"
 #include "core/model/llama_model.h"
 #include "core/quant/model_card.h"
-#include "core/load/model_loader.h"
 #include "core/quant/quant_plan.h"
 #include "core/quant/quantize_model.h"
-#include "core/base/threads.h"
 #include "tests/bench/bench_checkpoints.h"
 #include "tests/test_support.h"
 
@@ -121,6 +122,35 @@ void BM_DecodeQuantized(benchmark::State& state) {
 BENCHMARK(BM_DecodeQuantized)
     ->Args({2, 128})
     ->Args({4, 128})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The fused one-token step generate() uses (LlamaModel::decode, decode_step.h): bits 16 is the
+// bf16 model; range(2) = 8 quantizes the lm_head to 8 bits at load (--lm-head-bits 8).
+void BM_DecodeFused(benchmark::State& state) {
+  set_compute_threads(0);
+  const int bits = static_cast<int>(state.range(0));
+  const int64_t ctx = state.range(1);
+  const int head = static_cast<int>(state.range(2));
+  LoadedModel m = load_model(bits == 16 ? fixture().dir.path() : quantized_fixture(bits),
+                             {.dtype = "bfloat16", .lm_head_bits = head == 8 ? 8 : 0});
+  KvCache cache = m.model.make_cache(1, ctx + 1);
+  m.model.forward(at::randint(0, 32000, {1, ctx}, at::kLong), &cache);
+  DecodeWorkspace ws(m.model);
+  for (auto _ : state) {
+    cache.truncate(ctx);
+    benchmark::DoNotOptimize(m.model.decode(7, cache, ws));
+  }
+  state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel((bits == 16 ? std::string("bf16") : std::to_string(bits) + "-bit g64") +
+                 (head == 8 ? ", 8-bit lm_head" : ", bf16 lm_head"));
+}
+BENCHMARK(BM_DecodeFused)
+    ->Args({16, 128, 16})
+    ->Args({4, 128, 16})
+    ->Args({2, 128, 16})
+    ->Args({4, 128, 8})
+    ->Args({2, 128, 8})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -471,3 +471,54 @@ TEST(Cli, FinetuneDistilsFromATeacher) {
 }
 
 }  // namespace
+
+namespace {
+
+// --profile: the per-token stage breakdown of the fused decode step; --reference-decode (hidden)
+// decodes through the general forward pass, which must pick the same greedy tokens;
+// --lm-head-bits 8 quantizes the lm_head at load (scores barely move, bad values refused).
+TEST(Cli, GenerateProfileReferenceDecodeAndLmHeadBits) {
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  const std::string gen = "--json -q generate " + demo + " --prompt 'The king said' -n 12";
+  Result fast = hqq(gen + " --profile");
+  ASSERT_EQ(fast.code, 0) << fast.err;
+  auto j = nlohmann::json::parse(fast.out);
+  EXPECT_EQ(j["profile"]["tokens"].get<int>(), 11);  // every token after the prefill's
+  auto ms = j["profile"]["ms_per_token"];
+  for (const char* k : {"projections", "attention", "lm_head", "norms", "sampling", "total"})
+    EXPECT_TRUE(ms.contains(k)) << k;
+  EXPECT_GT(ms["total"].get<double>(), 0);
+  EXPECT_GE(ms["total"].get<double>(), ms["projections"].get<double>());
+  Result ref = hqq(gen + " --reference-decode");
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  EXPECT_EQ(nlohmann::json::parse(ref.out)["tokens"], j["tokens"]);
+  EXPECT_FALSE(nlohmann::json::parse(ref.out).contains("profile"));
+  Result text = hqq("generate " + demo + " --prompt 'The king said' -n 4 --profile");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.err.find("decode profile, 3 tokens"), std::string::npos) << text.err;
+
+  TempDir tmp;
+  hqq::test::write_file(tmp / "t.txt", hqq::test::read_file(hqq::test::shared_data() / "corpora" /
+                                                            "moby-dick" / "moby-dick.txt")
+                                           .substr(0, 8000));
+  const std::string ppl = "--json -q ppl " + demo + " --text " + (tmp / "t.txt").string() +
+                          " --ctx 128 --max-tokens 1000";
+  Result p16 = hqq(ppl), p8 = hqq(ppl + " --lm-head-bits 8"), p4 = hqq(ppl + " --lm-head-bits 4");
+  ASSERT_EQ(p16.code, 0) << p16.err;
+  ASSERT_EQ(p8.code, 0) << p8.err;
+  ASSERT_EQ(p4.code, 0) << p4.err;
+  const double a = nlohmann::json::parse(p16.out)["ppl"].get<double>();
+  const double b = nlohmann::json::parse(p8.out)["ppl"].get<double>();
+  const double c = nlohmann::json::parse(p4.out)["ppl"].get<double>();
+  EXPECT_NEAR(b, a, 0.005 * a);  // 8-bit head: within half a percent
+  EXPECT_NE(b, a);               // ...but it did change the head
+  EXPECT_NE(c, b);
+  Result g8 = hqq(gen + " --lm-head-bits 8");
+  ASSERT_EQ(g8.code, 0) << g8.err;
+  EXPECT_EQ(nlohmann::json::parse(g8.out)["tokens"].size(), 12u);
+  Result bad = hqq(gen + " --lm-head-bits 3");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--lm-head-bits"), std::string::npos) << bad.err;
+}
+
+}  // namespace
