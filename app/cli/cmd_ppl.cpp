@@ -46,13 +46,9 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
             "--reference and --save-reference: give one (save the full-precision "
             "model's reference first, then score the quantized one against it)");
       if (!a->save_reference.empty()) {
-        // Checked before the model loads, so a bad path fails in a second. The file is written
-        // under a temporary name and renamed (SafetensorsWriter), never into a source.
-        refuse_output_over_sources(a->save_reference, {a->model, a->text});
-        if (std::filesystem::is_directory(a->save_reference))
-          throw InputError(a->save_reference + ": is a folder; --save-reference takes a file path");
-        if (std::filesystem::exists(a->save_reference) && !a->overwrite)
-          throw InputError(a->save_reference + ": already exists; pass --overwrite to replace it");
+        // Checked before the model loads, so a bad path fails in a second; save_reference
+        // checks again (the guard lives in core, for every caller).
+        refuse_output_file(a->save_reference, a->overwrite, {a->model, a->text});
       }
       std::string text = read_text_file(a->text);
       LoadedModel m = load_for_inference(a->model, g);
@@ -86,7 +82,8 @@ void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run) {
         r = both.ppl;
         kl = both.kl;
       } else if (!a->save_reference.empty()) {
-        r = save_reference(m.model, tokens, opts, a->save_reference, cli_job(g));
+        r = save_reference(m.model, tokens, opts,
+                           {a->save_reference, a->overwrite, {a->model, a->text}}, cli_job(g));
       } else {
         r = perplexity(m.model, tokens, opts, cli_job(g));
       }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/base/error.h"
+#include "core/io/output_folder.h"
 #include "core/io/safetensors_file.h"
 #include "core/io/safetensors_writer.h"
 
@@ -71,8 +72,10 @@ at::Tensor decode_logprob_rows(const EncodedRows& e) {
 }
 
 PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64_t>& tokens,
-                                PerplexityOptions opts, const fs::path& path,
+                                PerplexityOptions opts, const OutputFile& out,
                                 const JobContext& job) {
+  refuse_output_file(out.path, out.overwrite, out.sources);
+  const fs::path& path = out.path;
   const int64_t V = model.config().vocab_size;
   ReferenceKey key = reference_key(tokens, opts, V);
   const int64_t n = opts.ctx - 1 - first_scored_position(opts);
@@ -110,11 +113,7 @@ PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64
 std::unique_ptr<ReferenceFile> ReferenceFile::open(const fs::path& path,
                                                    const ReferenceKey& expected) {
   auto f = SafetensorsFile::open(path.string());
-  const auto& meta = f->header().metadata;
-  auto get = [&](const char* k) {
-    auto it = meta.find(k);
-    return it == meta.end() ? std::string() : it->second;
-  };
+  auto get = [&](const char* k) { return f->header().meta(k); };
   if (get("format") != kFormat)
     throw InputError(path.string() +
                      ": not a reference file written by `hqq ppl --save-reference`");

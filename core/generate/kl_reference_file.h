@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/generate/kl_divergence.h"
+#include "core/io/output_folder.h"
 
 namespace hqq {
 
@@ -30,9 +31,11 @@ struct ReferenceKey {
 ReferenceKey reference_key(const std::vector<int64_t>& tokens, const PerplexityOptions& opts,
                            int64_t vocab);
 
-// Scores `model` as perplexity() does and writes its log-probabilities to `path` (atomically).
+// Scores `model` as perplexity() does and writes its log-probabilities to out.path
+// (atomically), after refusing an output that would land on a source or an existing file
+// (the model's folder and the scored text are the caller's sources).
 PerplexityResult save_reference(const LlamaModel& model, const std::vector<int64_t>& tokens,
-                                PerplexityOptions opts, const std::filesystem::path& path,
+                                PerplexityOptions opts, const OutputFile& out,
                                 const JobContext& job = {});
 
 class SafetensorsFile;

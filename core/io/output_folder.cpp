@@ -53,6 +53,21 @@ void refuse_output_over_sources(const fs::path& target, const std::vector<fs::pa
   }
 }
 
+void refuse_output_file(const fs::path& target, bool overwrite,
+                        const std::vector<fs::path>& sources) {
+  if (target.empty()) throw InputError("no output file given");
+  refuse_output_over_sources(target, sources);
+  std::error_code ec;
+  if (fs::is_directory(target, ec))
+    fail_input(target.string(), "is a folder; the output here is a file");
+  if (fs::exists(fs::symlink_status(target, ec)) && !overwrite)
+    fail_input(target.string(), "already exists (choose another file, or pass --overwrite)");
+  const fs::path parent = fs::absolute(target).parent_path();
+  if (!fs::is_directory(parent, ec))
+    fail_input(target.string(),
+               "cannot be created: its parent folder " + parent.string() + " does not exist");
+}
+
 OutputFolder::OutputFolder(fs::path target, bool overwrite, const std::vector<fs::path>& sources)
     : target_(std::move(target)), overwrite_(overwrite) {
   if (target_.empty()) throw InputError("no output folder given");

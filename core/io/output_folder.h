@@ -34,6 +34,21 @@ class OutputFolder {
 void refuse_output_over_sources(const std::filesystem::path& target,
                                 const std::vector<std::filesystem::path>& sources);
 
+// The same rules for an output that is one file (written atomically by its writer): refused
+// when it equals, contains or lies inside a source, when it is a folder, or when it exists and
+// `overwrite` is not set. Throws InputError naming `target`.
+void refuse_output_file(const std::filesystem::path& target, bool overwrite,
+                        const std::vector<std::filesystem::path>& sources);
+
+// A one-file output as a job receives it: where, whether an existing file may be replaced, and
+// the inputs it must never land on. The job calls refuse_output_file(path, overwrite, sources)
+// itself before writing, so every caller (CLI, GUI, tests) gets the same guard.
+struct OutputFile {
+  std::filesystem::path path;
+  bool overwrite = false;
+  std::vector<std::filesystem::path> sources;
+};
+
 // Copies the tokenizer and generation files a model folder carries (those that exist).
 void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to);
 

@@ -37,6 +37,11 @@ struct SafetensorsHeader {
   std::vector<TensorEntry> tensors;  // in file order (sorted by offset)
   std::map<std::string, std::string> metadata;
   const TensorEntry* find(const std::string& name) const;
+  // The __metadata__ value of `key`, or "" when absent.
+  std::string meta(const std::string& key) const {
+    auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  }
 };
 
 // Largest JSON header accepted (the format's own limit is 100 MB).

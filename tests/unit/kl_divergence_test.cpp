@@ -1,6 +1,8 @@
 // KL divergence to a reference model (hqq ppl --reference) and the saved reference file.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/base/error.h"
 #include "core/generate/kl_divergence.h"
 #include "core/generate/kl_reference_file.h"
@@ -102,6 +104,43 @@ TEST(KlDivergence, LogProbRowsRoundTripWithinHalfAStep) {
   EXPECT_LT(e.step.max().item<float>(), 7e-4f);
 }
 
+// The guard is in core, not only in the CLI: any caller of save_reference is kept off the
+// model's folder, the text and an existing file.
+TEST(KlDivergence, SaveReferenceRefusesSourcesFoldersAndExistingFiles) {
+  test::TempDir tmp;
+  fs::copy(fixture(), tmp / "model", fs::copy_options::recursive);
+  LoadedModel full = load_model(tmp / "model", {.dtype = "float32"});
+  auto tokens = moby_tokens(*full.tokenizer, 600);
+  PerplexityOptions o = llamacpp_opts(64, *full.tokenizer);
+  const fs::path text = tmp / "text.txt", existing = tmp / "old.safetensors";
+  { std::ofstream(text) << "text"; }
+  { std::ofstream(existing) << "keep me"; }
+  fs::create_directory(tmp / "sub");
+  const fs::path weights = tmp / "model" / "model.safetensors";
+  const std::string weights_before = test::read_file(weights);
+  const std::vector<fs::path> sources = {tmp / "model", text};
+  auto refused = [&](const OutputFile& out, const std::string& why) {
+    try {
+      save_reference(full.model, tokens, o, out);
+      ADD_FAILURE() << "accepted " << out.path;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(out.path.filename().string()), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  refused(OutputFile{weights, true, sources}, "inside the input");
+  refused(OutputFile{text, true, sources}, "is the input");
+  refused(OutputFile{tmp.path(), true, sources}, "contains the input");
+  refused(OutputFile{tmp / "model" / "ref.safetensors", false, sources}, "inside the input");
+  refused(OutputFile{existing, false, sources}, "already exists");
+  refused(OutputFile{tmp / "sub", true, sources}, "is a folder");
+  EXPECT_EQ(test::read_file(weights), weights_before);
+  EXPECT_EQ(test::read_file(existing), "keep me");
+  save_reference(full.model, tokens, o, {existing, true, sources});
+  EXPECT_NE(test::read_file(existing), "keep me");
+}
+
 TEST(KlDivergence, ASavedReferenceGivesTheLiveFiguresAndIsChecked) {
   test::TempDir tmp;
   test::quantize_to(fixture(), tmp / "q", "2bit-g32");
@@ -110,7 +149,7 @@ TEST(KlDivergence, ASavedReferenceGivesTheLiveFiguresAndIsChecked) {
   auto tokens = moby_tokens(*full.tokenizer, 6000);
   PerplexityOptions o = llamacpp_opts(64, *full.tokenizer);
   const fs::path file = tmp / "ref.safetensors";
-  PerplexityResult saved = save_reference(full.model, tokens, o, file);
+  PerplexityResult saved = save_reference(full.model, tokens, o, {file});
   EXPECT_GT(saved.ppl, 1.0);
   ASSERT_TRUE(fs::exists(file));
 
