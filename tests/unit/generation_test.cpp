@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
 #include "core/generate/generate.h"
-#include "core/model/llama_model.h"
 #include "core/generate/perplexity.h"
 #include "core/generate/sampler.h"
+#include "core/io/checkpoint.h"
+#include "core/model/llama_model.h"
 #include "tests/test_support.h"
 
 namespace hqq {
@@ -203,7 +203,8 @@ TEST(Perplexity, TooShortAndCancelled) {
   EXPECT_THROW(perplexity(model, std::vector<int64_t>(20, 5), opts), InputError);
   CancelToken cancel;
   cancel.cancel();
-  EXPECT_THROW(perplexity(model, std::vector<int64_t>(64, 5), opts, {.cancel = &cancel}), Cancelled);
+  EXPECT_THROW(perplexity(model, std::vector<int64_t>(64, 5), opts, {.cancel = &cancel}),
+               Cancelled);
   opts.ctx = 1000;
   EXPECT_THROW(perplexity(model, std::vector<int64_t>(2000, 5), opts),
                InputError);  // beyond max positions

@@ -1,13 +1,13 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function.h>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
-#include "core/quant/hqq_linear.h"
-#include "core/model/lora.h"
-#include "core/load/model_loader.h"
-#include "core/quant/quantize_model.h"
+#include "core/io/checkpoint.h"
 #include "core/io/safetensors_header.h"
+#include "core/load/model_loader.h"
+#include "core/model/lora.h"
+#include "core/quant/hqq_linear.h"
+#include "core/quant/quantize_model.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 
@@ -168,8 +168,9 @@ TEST(Lora, MergedExportMatchesAdapterOnTheQuantizedModel) {
   at::NoGradGuard no_grad;
   at::Tensor want = a.model.forward(t), got = merged.model.forward(t);
   EXPECT_LT(((want - got).norm() / want.norm()).item<double>(), 2e-2);  // bf16 export
-  EXPECT_THROW(export_dequantized({.source = tmp / "q", .output = tmp / "m2", .adapter = tmp / "nope"}),
-               InputError);
+  EXPECT_THROW(
+      export_dequantized({.source = tmp / "q", .output = tmp / "m2", .adapter = tmp / "nope"}),
+      InputError);
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
+#include "core/io/checkpoint.h"
 #include "core/model/model_info.h"
 #include "core/quant/plan_size.h"
 #include "core/quant/quant_preset.h"

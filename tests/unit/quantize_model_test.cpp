@@ -3,11 +3,11 @@
 #include <cmath>
 #include <set>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
-#include "core/quant/hqq_linear.h"
-#include "core/load/model_loader.h"
 #include "core/generate/perplexity.h"
+#include "core/io/checkpoint.h"
+#include "core/load/model_loader.h"
+#include "core/quant/hqq_linear.h"
 #include "core/quant/quantize_model.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "core/io/checkpoint.h"
 #include "core/base/error.h"
+#include "core/io/checkpoint.h"
 #include "core/io/safetensors_file.h"
 #include "core/io/safetensors_writer.h"
 #include "tests/test_support.h"

@@ -151,10 +151,9 @@ TEST(TrainingData, LongTextsAreTokenizedInPiecesWithTheSameTokens) {
   Tokenizer tok = Tokenizer::load(fixture());
   // sentencepiece marks a word start itself; byte-level tokenizer.json files (Llama 3.2, GPT-2)
   // keep the space in the next word's token; Mixtral's prepends U+2581 to the text.
-  for (const fs::path& dir :
-       {fixture(), test::shared_data() / "tokenizers" / "llama-3.2",
-        test::shared_data() / "tokenizers" / "gpt2",
-        test::shared_data() / "tokenizers" / "mixtral-8x22b"}) {
+  for (const fs::path& dir : {fixture(), test::shared_data() / "tokenizers" / "llama-3.2",
+                              test::shared_data() / "tokenizers" / "gpt2",
+                              test::shared_data() / "tokenizers" / "mixtral-8x22b"}) {
     Tokenizer t = Tokenizer::load(dir);
     TokenWindows d = load_training_data({tmp / "t.txt"}, t, 16);
     const std::vector<int64_t> whole = t.encode(text, true);

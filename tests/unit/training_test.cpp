@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "core/base/error.h"
-#include "core/quant/hqq_linear.h"
-#include "core/model/lora.h"
 #include "core/load/model_loader.h"
+#include "core/model/lora.h"
+#include "core/quant/hqq_linear.h"
 #include "core/quant/quantize_model.h"
 #include "core/train/trainer.h"
 #include "core/train/training_data.h"
