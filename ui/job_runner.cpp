@@ -20,10 +20,12 @@ void JobRunner::stop_and_wait() {
   paused_ = false;
   disconnect(&watcher_, nullptr, this, nullptr);  // no on_done() into a page being destroyed
   watcher_.waitForFinished();
+  std::lock_guard lock(outcome_mutex_);  // the worker's last writes happen before what follows
 }
 
 void JobRunner::wait() {
   watcher_.waitForFinished();
+  std::lock_guard lock(outcome_mutex_);
 }
 
 bool JobRunner::start(Work work) {
@@ -31,25 +33,33 @@ bool JobRunner::start(Work work) {
   running_ = true;
   cancel_.reset();
   paused_ = false;
-  error_.clear();
-  cancelled_ = false;
+  {
+    std::lock_guard lock(outcome_mutex_);
+    error_.clear();
+    cancelled_ = false;
+  }
   last_progress_ = {};
   Q_EMIT log_line(tr("%1 started").arg(name_));
-  // The job's outcome is recorded by the worker itself, so that on_done() reads it after the
-  // future finished (happens-before through QFuture's own synchronisation).
+  // The job's outcome is recorded by the worker itself under outcome_mutex_, which on_done()
+  // and wait() take too: the order does not rest on QFuture's Qt mutex alone (job_runner.h).
   watcher_.setFuture(QtConcurrent::run([this, work = std::move(work)] {
+    bool cancelled = false;
+    QString error;
     try {
       work(*this);
     } catch (const Cancelled&) {
-      cancelled_ = true;
+      cancelled = true;
     } catch (const c10::Error& e) {
       // libtorch's what() carries a C++ backtrace: users get the message only.
-      error_ = QString::fromUtf8(e.what_without_backtrace());
-      if (error_.isEmpty()) error_ = tr("unknown error");
+      error = QString::fromUtf8(e.what_without_backtrace());
+      if (error.isEmpty()) error = tr("unknown error");
     } catch (const std::exception& e) {
-      error_ = QString::fromStdString(e.what());
-      if (error_.isEmpty()) error_ = tr("unknown error");
+      error = QString::fromStdString(e.what());
+      if (error.isEmpty()) error = tr("unknown error");
     }
+    std::lock_guard lock(outcome_mutex_);
+    cancelled_ = cancelled;
+    error_ = std::move(error);
   }));
   return true;
 }
@@ -90,14 +100,21 @@ ProgressFn JobRunner::progress_fn() {
 
 void JobRunner::on_done() {
   running_ = false;
-  const bool ok = !cancelled_ && error_.isEmpty();
-  if (cancelled_)
+  QString error;
+  bool cancelled = false;
+  {
+    std::lock_guard lock(outcome_mutex_);
+    error = error_;
+    cancelled = cancelled_;
+  }
+  const bool ok = !cancelled && error.isEmpty();
+  if (cancelled)
     Q_EMIT log_line(tr("%1 cancelled").arg(name_));
   else if (!ok)
-    Q_EMIT log_line(tr("%1 failed: %2").arg(name_, error_));
+    Q_EMIT log_line(tr("%1 failed: %2").arg(name_, error));
   else
     Q_EMIT log_line(tr("%1 finished").arg(name_));
-  Q_EMIT finished(ok, cancelled_, error_);
+  Q_EMIT finished(ok, cancelled, error);
 }
 
 }  // namespace hqq::ui

@@ -58,6 +58,11 @@ class JobRunner : public QObject {
   CancelToken cancel_;
   std::atomic<bool> paused_{false};
   bool running_ = false;
+  // The job's outcome, written by the worker and read by on_done() on the UI thread. QFuture's
+  // own synchronisation orders the two, but it is a Qt mutex that TSan cannot see (Qt is not
+  // instrumented), and it reported this hand-off as a race; this mutex makes the order
+  // explicit and visible (tests/sanitizers/README.md).
+  std::mutex outcome_mutex_;
   QString error_;
   bool cancelled_ = false;
   std::mutex progress_mutex_;
