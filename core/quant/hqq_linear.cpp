@@ -9,6 +9,7 @@
 #include "core/io/checkpoint.h"
 #include "core/quant/frozen_matmul.h"
 #include "core/quant/hqq_packing.h"
+#include "kernels/decode_ops.h"
 #include "kernels/lowbit_ops.h"
 
 namespace hqq {
@@ -176,14 +177,30 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
   // weight never exists at once. Tiles of at least 256 rows (≈ 4 MB for 4096 inputs) keep the
   // GEMMs efficient (80-row tiles of a 4096×11008 weight made prefill 40 % slower).
   const int64_t tile = std::max<int64_t>(256, (1 << 20) / std::max<int64_t>(w.in, 1) / 64 * 64);
+  // A bf16 GEMM gets its tile in bf16 straight from the kernels: each thread converts the rows
+  // it just dequantized while they are in its cache, so no fp32 tile goes through memory (that
+  // pass, written then read back and converted, cost as much as the dequantization itself).
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
   at::Tensor y = at::empty({rows, w.out}, x.options());
-  at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, at::kFloat);
+  at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, bf16 ? at::kBFloat16 : at::kFloat);
   for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
     const int64_t n = std::min(tile, w.out - t0);
     at::parallel_for(t0, t0 + n, 16, [&](int64_t o0, int64_t o1) {
-      ops.dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
+      if (!bf16) {
+        ops.dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
+        return;
+      }
+      thread_local std::vector<float> chunk;
+      auto* dst = reinterpret_cast<uint16_t*>(buf.data_ptr<at::BFloat16>());
+      for (int64_t r0 = o0; r0 < o1; r0 += 4) {
+        const int64_t r1 = std::min(o1, r0 + 4);
+        chunk.resize(static_cast<size_t>((r1 - r0) * w.in));
+        ops.dequantize(w, r0, r1, chunk.data(), w.in);
+        uint16_t* d = dst + (r0 - t0) * w.in;
+        for (size_t i = 0; i < chunk.size(); ++i) d[i] = kernels::float_to_bf16(chunk[i]);
+      }
     });
-    at::Tensor wt = buf.narrow(0, 0, n).to(x.scalar_type());
+    at::Tensor wt = bf16 ? buf.narrow(0, 0, n) : buf.narrow(0, 0, n).to(x.scalar_type());
     y.narrow(1, t0, n).copy_(at::mm(x2, wt.t()));
   }
   return y.view(out_shape);

@@ -58,6 +58,20 @@ TEST(HqqLinearKernels, Bf16ComputeAndBatchedShapes) {
   EXPECT_TRUE(at::allclose(a.to(at::kFloat), b.to(at::kFloat), 2e-2, 2e-2));
 }
 
+// A bf16 prefill converts each dequantized tile to bf16 inside the kernels' threads: the same
+// bits as dequantizing to fp32 and casting with ATen (round to nearest even), so the GEMM sees
+// the same weights. One tile covers these 96 rows, so one mm is the reference.
+TEST(HqqLinearKernels, Bf16PrefillTilesAreTheCastOfTheDequantizedWeight) {
+  for (int nbits : {2, 4, 8}) {
+    Pair p = make(96, 128, nbits, 64);
+    ASSERT_TRUE(p.fused->fused());
+    at::Tensor x = at::randn({130, 128}).to(at::kBFloat16);  // more rows than the GEMV serves
+    at::Tensor w = p.fused->dequantized(at::kFloat).to(at::kBFloat16);
+    at::Tensor want = at::mm(x, w.t()) + p.fused->bias().to(at::kBFloat16);
+    EXPECT_TRUE(at::equal(p.fused->forward(x), want)) << nbits << "-bit";
+  }
+}
+
 TEST(HqqLinearKernels, GradientsFlowThroughTheFusedProduct) {
   Pair p = make(48, 64, 4, 16);
   at::Tensor x1 = at::randn({10, 64}).set_requires_grad(true);
