@@ -5,6 +5,7 @@
 // the KV cache, argmax. Compiled once per instruction set and chosen at run time; every
 // variant works on a range (rows, heads) so that the caller owns the threads.
 #include <cstdint>
+#include <vector>
 
 namespace hqq::kernels {
 
@@ -32,6 +33,8 @@ struct DecodeOps {
 // The widest variant this CPU runs, and the portable one (tests compare them).
 const DecodeOps& decode_ops();
 const DecodeOps& decode_ops_scalar();
+// Every variant this CPU runs, scalar first (tests, benchmarks).
+std::vector<const DecodeOps*> decode_ops_variants();
 
 // Round-to-nearest-even conversions (what ATen's bf16 casts do).
 inline uint16_t float_to_bf16(float f) {

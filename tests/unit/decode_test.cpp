@@ -142,7 +142,7 @@ TEST(Decode, GreedyGenerationFollowsTheReferencePath) {
 // Every compiled variant of the decode loops against ATen on odd sizes (remainders included).
 TEST(DecodeKernels, VariantsMatchATen) {
   at::manual_seed(3);
-  for (const kernels::DecodeOps* ops : {&kernels::decode_ops_scalar(), &kernels::decode_ops()}) {
+  for (const kernels::DecodeOps* ops : kernels::decode_ops_variants()) {
     SCOPED_TRACE(ops->isa);
     const int64_t out = 37, in = 75;
     at::Tensor w = at::randn({out, in}), x = at::randn({in});
