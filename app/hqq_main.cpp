@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   cli::add_generate_commands(app, g, &run);
   cli::add_ppl_command(app, g, &run);
   cli::add_quantize_commands(app, g, &run);
+  cli::add_calibrate_command(app, g, &run);
   cli::add_train_command(app, g, &run);
   cli::add_finetune_command(app, g, &run);
   cli::add_tokenize_command(app, g, &run);

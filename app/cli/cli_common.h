@@ -48,6 +48,7 @@ using Action = std::function<int()>;
 void add_info_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_generate_commands(CLI::App& app, GlobalOptions& g, Action* run);
 void add_ppl_command(CLI::App& app, GlobalOptions& g, Action* run);
+void add_calibrate_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run);
 void add_train_command(CLI::App& app, GlobalOptions& g, Action* run);
 void add_finetune_command(CLI::App& app, GlobalOptions& g, Action* run);

@@ -18,7 +18,7 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
     int64_t group_size = -1;
     bool overwrite = false, round_zero = false, dry_run = false;
     double budget_gb = 0, budget_bits = 0;
-    std::string save_plan, plan_measure = "kl", plan_formats = "all", plan_cache;
+    std::string save_plan, plan_measure = "kl", plan_formats = "all", plan_cache, calibration;
     int64_t plan_probe_tokens = 512;
   };
   auto a = std::make_shared<Args>();
@@ -46,6 +46,9 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                 "Round the initial zero-point (reference default for 4-bit)");
   cmd->add_option("--plan", a->plan_file, "JSON plan with per-module overrides (see docs)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->add_option("--calibration", a->calibration,
+                  "Statistics from `hqq calibrate`: weigh each input channel's error by them "
+                  "(default: calibration-free)");
   auto* budget_gb =
       cmd->add_option(
              "--budget-gb", a->budget_gb,
@@ -78,6 +81,7 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
       o.source = a->source;
       o.output = a->output;
       o.overwrite = a->overwrite;
+      o.calibration = a->calibration;
       if (!a->plan_file.empty())
         o.plan = QuantPlan::from_json(read_json_file(a->plan_file), a->plan_file);
       else

@@ -76,6 +76,17 @@ ModelInfo inspect_model(const fs::path& dir) {
       if (p.contains("overrides") && !p["overrides"].empty())
         info.quantization += ", " + std::to_string(p["overrides"].size()) + " override(s)";
     }
+    if (plan != q->end() && plan->is_object() && plan->contains("calibration") &&
+        (*plan)["calibration"].is_object()) {
+      const auto& c = (*plan)["calibration"];
+      const auto text = c.find("text");
+      const auto tokens = c.find("tokens");
+      info.quantization +=
+          ", calibrated on " +
+          (text != c.end() && text->is_string() ? text->get<std::string>() : std::string("a text"));
+      if (tokens != c.end() && tokens->is_number_integer())
+        info.quantization += " (" + std::to_string(tokens->get<int64_t>()) + " tokens)";
+    }
     return info;
   }
   return info;

@@ -132,10 +132,39 @@ inline float as_stored(float v, at::ScalarType t) {
   return v;
 }
 
+// The squared error and least-squares sums of one group, each weight's term weighted by h[i]
+// (calibration: how much its input channel moves the layer's output). out[4] = Σ h.
+double weighted_sq_error(const float* w, const float* h, int64_t g, float a, float z, float qmax) {
+  const float inv = 1.0f / a;
+  double e = 0;
+  for (int64_t i = 0; i < g; ++i) {
+    const float q = std::min(std::max(std::nearbyint(w[i] * inv + z), 0.0f), qmax);
+    const float d = w[i] - (q - z) * a;
+    e += static_cast<double>(h[i]) * d * d;
+  }
+  return e;
+}
+
+void weighted_ls_stats(const float* w, const float* h, int64_t g, float inv_a, float z, float qmax,
+                       double out[5]) {
+  double sq = 0, sw = 0, sqq = 0, sqw = 0, sh = 0;
+  for (int64_t i = 0; i < g; ++i) {
+    const double q = std::min(std::max(std::nearbyint(w[i] * inv_a + z), 0.0f), qmax);
+    const double hi = h[i];
+    sq += hi * q, sw += hi * w[i], sqq += hi * q * q, sqw += hi * q * w[i], sh += hi;
+  }
+  out[0] = sq, out[1] = sw, out[2] = sqq, out[3] = sqw, out[4] = sh;
+}
+
 // Improved optimizer, per group: best start among the reference solution (per-group early stop)
-// and shrunken ranges, then alternating least squares on the squared error.
+// and shrunken ranges, then alternating least squares on the squared error. With `importance`
+// ([groups_per_row * g], one weight per input), the starts compete and the least squares run on
+// the importance-weighted squared error instead; group m (of the whole tensor: m_offset + m)
+// covers inputs ((m_offset + m) % groups_per_row) * g onwards. The nearest codes for a scale and
+// offset minimise every term on their own, so the code step needs no weights.
 int fused_improved(const float* w, int64_t M, int64_t g, const QuantConfig& c, float* scale,
-                   float* zero, uint8_t* codes) {
+                   float* zero, uint8_t* codes, const float* importance = nullptr,
+                   int64_t groups_per_row = 1, int64_t m_offset = 0) {
   const float qmax = static_cast<float>((1 << c.nbits) - 1);
   // Tighter clipping pays at low bits, where the extreme weights cost the most resolution.
   const std::vector<float> shrink =
@@ -153,6 +182,10 @@ int fused_improved(const float* w, int64_t M, int64_t g, const QuantConfig& c, f
     int local_iters = 0;
     for (int64_t m = begin; m < end; ++m) {
       const float* wg = w + m * g;
+      const float* hg = importance ? importance + ((m_offset + m) % groups_per_row) * g : nullptr;
+      auto sq_error = [&](float sa, float sz) {
+        return hg ? weighted_sq_error(wg, hg, g, sa, sz, qmax) : ops.sq_error(wg, g, sa, sz, qmax);
+      };
       float mn, mx;
       ops.range(wg, g, &mn, &mx);
       // Start 1: the reference solver on this group alone, keeping its best z by L1.
@@ -169,14 +202,14 @@ int fused_improved(const float* w, int64_t M, int64_t g, const QuantConfig& c, f
         best_z = current;
       }
       float a = 1.0f / in.s, zz = best_z;
-      double best = ops.sq_error(wg, g, a, zz, qmax);
+      double best = sq_error(a, zz);
       // Other starts: the range [c - f h, c + f h] for each shrink factor f.
       const float center = 0.5f * (mx + mn), half = 0.5f * (mx - mn);
       if (half > 0) {
         for (float f : shrink) {
           const float ca = 2.0f * f * half / qmax;
           const float cz = -(center - f * half) / ca;
-          const double e = ops.sq_error(wg, g, ca, cz, qmax);
+          const double e = sq_error(ca, cz);
           if (e < best) best = e, a = ca, zz = cz;
         }
       }
@@ -184,16 +217,21 @@ int fused_improved(const float* w, int64_t M, int64_t g, const QuantConfig& c, f
       // the nearest codes for (a, b); the squared error never increases.
       int it = 0;
       for (; it < ls_iters; ++it) {
-        double st[4];
-        ops.ls_stats(wg, g, 1.0f / a, zz, qmax, st);
-        const double n = static_cast<double>(g);
+        double st[5];
+        if (hg) {
+          weighted_ls_stats(wg, hg, g, 1.0f / a, zz, qmax, st);
+        } else {
+          ops.ls_stats(wg, g, 1.0f / a, zz, qmax, st);
+          st[4] = static_cast<double>(g);
+        }
+        const double n = st[4];
         const double var = st[2] - st[0] * st[0] / n;
         if (!(var > 1e-12)) break;  // all codes equal: a constant group is already exact
         const double na = (st[3] - st[0] * st[1] / n) / var;
         if (!(na > 1e-12)) break;
         const double nb = (st[1] - na * st[0]) / n;
         const float ca = static_cast<float>(na), cz = static_cast<float>(-nb / na);
-        const double e = ops.sq_error(wg, g, ca, cz, qmax);
+        const double e = sq_error(ca, cz);
         if (!(e < best * (1 - 1e-7))) break;
         best = e, a = ca, zz = cz;
       }
@@ -298,10 +336,23 @@ int64_t resolve_group_size(const std::vector<int64_t>& shape, const QuantConfig&
 }
 
 QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& c, const std::string& name,
-                         const JobContext& job) {
+                         const JobContext& job, const at::Tensor& importance) {
   job.check();
   std::vector<int64_t> shape = weight.sizes().vec();
   const int64_t g = resolve_group_size(shape, c, name);
+  at::Tensor h;
+  if (importance.defined()) {
+    if (c.axis != 1 || c.optimizer != HqqOptimizer::Improved || c.engine != HqqEngine::Fused)
+      throw InputError(name +
+                       ": calibration weights need the improved optimizer, grouped along inputs");
+    if (shape.size() != 2 || importance.dim() != 1 || importance.size(0) != shape[1])
+      throw InputError(name + ": calibration weights have " + std::to_string(importance.numel()) +
+                       " entries, the layer has " +
+                       std::to_string(shape.size() == 2 ? shape[1] : 0) + " inputs");
+    h = importance.to(at::kFloat).contiguous();
+    if (!all_finite(h) || h.min().item<float>() < 0)
+      throw InputError(name + ": calibration weights are negative or not finite");
+  }
   if (!at::isFloatingType(weight.scalar_type()))
     throw InputError(name + ": weight is not a floating-point tensor");
   if (c.iters < 0 || !(c.beta > 0) || !(c.kappa > 0) || !(c.lp_norm > 0 && c.lp_norm <= 1))
@@ -343,7 +394,9 @@ QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& c, const s
           fused_rtn(w + m0 * g, n, g, c, s + m0, z + m0, cd + m0 * g);
         } else {
           q.iterations = std::max(q.iterations,
-                                  fused_improved(w + m0 * g, n, g, c, s + m0, z + m0, cd + m0 * g));
+                                  fused_improved(w + m0 * g, n, g, c, s + m0, z + m0, cd + m0 * g,
+                                                 h.defined() ? h.data_ptr<float>() : nullptr,
+                                                 h.defined() ? shape[1] / g : 1, m0));
         }
       }
     }

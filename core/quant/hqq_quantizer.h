@@ -64,8 +64,12 @@ HqqOptimizer optimizer_from_name(const std::string& s);  // throws InputError
 // fused RTN and improved solvers run in slices of rows and call job.check() between them, so a
 // stop lands within ~50 ms even inside one large layer (an lm_head of 128k × 8k). The reference
 // solver's early stop is global over the tensor; it cannot be sliced and checks only on entry.
+// `importance` (optional, [in] for a 2-D [out, in] weight, >= 0): how much each input channel
+// matters (e.g. calibration.h's mean squared activation); the improved solver then minimises
+// Σ importance[i] · error² per group instead of the plain squared error (axis 1 only).
 QuantizedTensor quantize(const at::Tensor& weight, const QuantConfig& cfg,
-                         const std::string& name = "tensor", const JobContext& job = {});
+                         const std::string& name = "tensor", const JobContext& job = {},
+                         const at::Tensor& importance = {});
 
 // (codes - zero) * scale reshaped to the original shape, in `dtype`.
 at::Tensor dequantize(const QuantizedTensor& q, at::ScalarType dtype = at::kFloat);

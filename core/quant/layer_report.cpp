@@ -12,6 +12,7 @@ nlohmann::json LayerReport::to_json() const {
           {"group_size", group_size},
           {"axis", axis},
           {"optimizer", optimizer},
+          {"calibrated", calibrated},
           {"rel_error", rel_error},
           {"sq_error", sq_error},
           {"weight_sq", weight_sq},
@@ -36,6 +37,7 @@ LayerReport LayerReport::from_json(const nlohmann::json& j, const std::string& l
     r.group_size = j.at("group_size").get<int64_t>();
     r.axis = j.at("axis").get<int>();
     r.optimizer = j.at("optimizer").get<std::string>();
+    r.calibrated = j.value("calibrated", false);  // absent before calibration existed
     r.rel_error = j.at("rel_error").get<double>();
     r.sq_error = j.at("sq_error").get<double>();
     r.weight_sq = j.value("weight_sq", 0.0);  // absent in reports of 0.1.0

@@ -17,9 +17,10 @@ struct LayerReport {
   int64_t group_size = 0;
   int axis = 1;
   std::string optimizer;
-  double rel_error = 0;  // ||W - Ŵ||_F / ||W||_F
-  double sq_error = 0;   // ||W - Ŵ||_F²
-  double weight_sq = 0;  // ||W||_F², so totals stay right for layers with zero error
+  bool calibrated = false;  // the solver weighed its error by calibration statistics
+  double rel_error = 0;     // ||W - Ŵ||_F / ||W||_F
+  double sq_error = 0;      // ||W - Ŵ||_F²
+  double weight_sq = 0;     // ||W||_F², so totals stay right for layers with zero error
   double seconds = 0;
   int64_t stored_bytes = 0;
   int64_t parameters = 0;

@@ -16,6 +16,7 @@
 #include "core/model/fused_projections.h"
 #include "core/model/lora.h"
 #include "core/model/model_config.h"
+#include "core/quant/calibration.h"
 #include "core/quant/hqq_linear.h"
 #include "core/quant/layer_stats.h"
 #include "core/quant/twolevel_linear.h"
@@ -120,6 +121,8 @@ nlohmann::json QuantizeSummary::to_json() const {
           {"seconds", seconds},
           {"peak_rss_bytes", peak_rss_bytes},
           {"timings", timings.to_json()},
+          {"calibrated", !calibration.is_null()},
+          {"calibration", calibration},
           {"hqq_studio_version", hqq_version()}};
 }
 
@@ -132,10 +135,16 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   const Checkpoint source = Checkpoint::open(opts.source);
   Checkpoint ckpt = split_fused_projections(source, config);
   check_config_against_weights(config, ckpt);
-  OutputFolder out(opts.output, opts.overwrite, {opts.source});
+  std::optional<CalibrationStats> calib;
+  if (!opts.calibration.empty()) calib = load_calibration(opts.calibration);
+  OutputFolder out(opts.output, opts.overwrite, {opts.source, opts.calibration});
 
   QuantizeSummary summary;
   summary.source_bytes = static_cast<int64_t>(ckpt.total_bytes());
+  if (calib)
+    summary.calibration = {{"file", opts.calibration.filename().string()},
+                           {"text", calib->text},
+                           {"tokens", calib->tokens}};
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
   std::vector<std::string> quantized_order;  // the weights the solver takes, in write order
@@ -214,12 +223,21 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
             stats_end = Clock::now();
             tm.stats_s += std::chrono::duration<double>(stats_end - stats_start).count();
           };
+          // Calibration weighs the inputs of every layer whose inputs the solver sees as they
+          // are: not a rotated one, and not the reference or RTN solvers (no error to weigh).
+          const bool weigh = calib && !c.rotate && c.axis == 1 &&
+                             (c.two_level() || c.optimizer == HqqOptimizer::Improved);
+          const at::Tensor importance =
+              weigh ? calibration_importance(*calib, module, shape[1], opts.calibration)
+                    : at::Tensor();
           if (c.two_level()) {
             // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
             const Rotation rot =
                 c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
+            TwoLevelSolverOptions so;
+            so.input_importance = importance;
             const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
-                                                       twolevel_params(c), wname, {}, job);
+                                                       twolevel_params(c), wname, so, job);
             TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
             stats(dense_block(layer.dequantized(at::kFloat)));
             r.group_size = c.group_size;
@@ -227,7 +245,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
             r.levels = twolevel_median_levels(t);
             for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
           } else {
-            const QuantizedTensor q = quantize(w, c, wname, job);
+            const QuantizedTensor q = quantize(w, c, wname, job, importance);
             stats(hqq_dequantize_block(q));
             HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
             r.group_size = layer.group_size();
@@ -241,6 +259,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
           r.nbits = c.nbits;
           r.axis = c.axis;
           r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
+          r.calibrated = weigh;
           r.parameters = w.numel();
           r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
           summary.layers.push_back(r);
@@ -280,6 +299,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
         {"offload_meta", false}}},
       {"skip_modules", {"lm_head"}},
       {"hqq_studio", {{"plan", opts.plan.to_json()}, {"version", hqq_version()}}}};
+  if (calib) cfg_json["quantization_config"]["hqq_studio"]["calibration"] = summary.calibration;
   if (any_two_level(opts.plan))  // layers only HQQ Studio reads (docs/FORMATS.md)
     cfg_json["quantization_config"]["hqq_studio"]["formats"] = {"hqq", "twolevel-v1"};
   write_file_atomic((out.path() / "config.json").string(), cfg_json.dump(2));

@@ -24,6 +24,10 @@ struct QuantizeOptions {
   bool overwrite = false;                            // replace an existing output folder
   int64_t shard_bytes = 2'000'000'000;               // target size of each output safetensors file
   std::function<void(const LayerReport&)> on_layer;  // called as each layer finishes
+  // A file of `hqq calibrate` (calibration.h): the solver weighs each input channel by it.
+  // Empty: calibration-free (the default). Rotated two-level layers are not weighted (their
+  // inputs are mixed by the rotation); their reports say calibrated: false.
+  std::filesystem::path calibration;
 };
 
 // Where the time of quantize_checkpoint went, in seconds of wall time of the job's thread,
@@ -47,6 +51,8 @@ struct QuantizeSummary {
   double seconds = 0;
   int64_t peak_rss_bytes = 0;
   QuantizeTimings timings;
+  // The calibration used ({"file", "text", "tokens"}), or null when calibration-free.
+  nlohmann::json calibration;
   nlohmann::json to_json() const;
 };
 

@@ -176,14 +176,15 @@ at::Tensor checked_float(const at::Tensor& w, const TwoLevelParams& p, const std
 
 // Today's per-sub-group solution: fp16 scale and zero from the improved optimizer, as fp32.
 QuantizedTensor todays_solution(const at::Tensor& W, const TwoLevelParams& p,
-                                const std::string& name, const JobContext& job = {}) {
+                                const std::string& name, const JobContext& job = {},
+                                const at::Tensor& input_importance = {}) {
   QuantConfig c;
   c.nbits = p.nbits;
   c.group_size = p.group;
   c.axis = 1;
   c.optimizer = HqqOptimizer::Improved;
   c.meta_dtype = at::kHalf;
-  return quantize(W, c, name, job);
+  return quantize(W, c, name, job, input_importance);
 }
 
 }  // namespace
@@ -218,10 +219,12 @@ TwoLevelTensor quantize_twolevel(const at::Tensor& w, const TwoLevelParams& p,
                                  const JobContext& job) {
   at::Tensor W = checked_float(w, p, name);
   const int64_t N = W.size(0), K = W.size(1), G = K / p.group, per_row = K / p.super_group;
-  const QuantizedTensor today = todays_solution(W, p, name, job);
+  const QuantizedTensor today = todays_solution(W, p, name, job, o.input_importance);
   at::Tensor s0 = today.scale.to(at::kFloat).reshape({N, G}).contiguous();
   at::Tensor z0 = today.zero.to(at::kFloat).reshape({N, G}).contiguous();
   at::Tensor imp = twolevel_importance(W, p, o.weighting);
+  if (o.input_importance.defined())
+    imp = (imp * o.input_importance.to(at::kFloat).unsqueeze(0)).contiguous();
   TwoLevelTensor t;
   t.params = p;
   t.out = N;

@@ -25,6 +25,9 @@ struct TwoLevelSolverOptions {
   // Magnitude: each weight's error counts in proportion to |w| + rms of its super-group (large
   // weights matter more to the output; no calibration data involved).
   TwoLevelWeighting weighting = TwoLevelWeighting::Magnitude;
+  // Optional [in] weight per input channel (calibration.h), multiplied into the weighting and
+  // given to the per-group start; undefined: none (calibration-free).
+  at::Tensor input_importance;
 };
 
 // The two-level parameters a QuantConfig with scale_bits > 0 describes.
