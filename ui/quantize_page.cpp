@@ -39,6 +39,20 @@
 namespace hqq::ui {
 
 namespace {
+
+// "Label [path field] [...]": a path field with its browse button (returned in *browse).
+QHBoxLayout* path_row(QWidget* parent, const QString& label, QLineEdit* edit,
+                      const QString& browse_tip, QToolButton** browse) {
+  auto* row = new QHBoxLayout;
+  *browse = new QToolButton(parent);
+  (*browse)->setText(QObject::tr("…"));
+  (*browse)->setToolTip(browse_tip);
+  row->addWidget(new QLabel(label, parent));
+  row->addWidget(edit, 1);
+  row->addWidget(*browse);
+  return row;
+}
+
 const int kGroups[] = {8, 16, 32, 64, 128, 256, 0};
 
 QTableWidgetItem* cell(const QString& s) {
@@ -156,18 +170,29 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
          "norms keep their stored precision: in a small model they are a large part of the "
          "size, which is why 4-bit is not 4× smaller."));
   lv->addWidget(kept_);
-  auto* out_row = new QHBoxLayout;
   output_ = new PathEdit(left);
+  output_->setObjectName("output");
   output_->setToolTip(
       tr("Folder to create; it is written under a temporary name and renamed "
          "when complete, so a cancelled run leaves nothing behind"));
-  auto* browse = new QToolButton(left);
-  browse->setText(tr("…"));
-  browse->setToolTip(tr("Choose the output folder"));
-  out_row->addWidget(new QLabel(tr("Output"), left));
-  out_row->addWidget(output_, 1);
-  out_row->addWidget(browse);
-  lv->addLayout(out_row);
+  QToolButton* browse = nullptr;
+  lv->addLayout(path_row(left, tr("Output"), output_, tr("Choose the output folder"), &browse));
+  calibration_ = new PathEdit(left);
+  calibration_->setObjectName("calibration");
+  calibration_->setPlaceholderText(tr("none: calibration-free"));
+  calibration_->setToolTip(
+      tr("Optional: activation statistics from `hqq calibrate MODEL --text FILE -o FILE`. The "
+         "solver then weighs each input channel's error by how strongly it is driven; the "
+         "report and the model card say the result is calibrated, and on which text"));
+  QToolButton* cal_browse = nullptr;
+  lv->addLayout(path_row(left, tr("Calibration"), calibration_,
+                         tr("Choose a calibration statistics file"), &cal_browse));
+  connect(cal_browse, &QToolButton::clicked, this, [this] {
+    const QString f =
+        QFileDialog::getOpenFileName(this, tr("Calibration statistics"), calibration_->text(),
+                                     tr("Calibration statistics (*.safetensors)"));
+    if (!f.isEmpty()) calibration_->setText(f);
+  });
   where_ = new QLabel(left);
   where_->setWordWrap(true);
   where_->setEnabled(false);  // a hint, drawn dimmed
@@ -520,6 +545,14 @@ void QuantizePage::model_changed() {
   update_size();
 }
 
+void QuantizePage::set_calibration(const QString& file) {
+  calibration_->setText(file);
+}
+
+QString QuantizePage::calibration() const {
+  return calibration_->text().trimmed();
+}
+
 void QuantizePage::set_busy(bool busy) {
   start_->setEnabled(!busy);
   plan_button_->setEnabled(!busy);
@@ -538,6 +571,7 @@ void QuantizePage::start() {
   o.source = ws_.model_dir().toStdString();
   o.output = output_->text().trimmed().toStdString();
   o.plan = plan();
+  o.calibration = calibration_->text().trimmed().toStdString();
   if (o.output.empty()) {
     status_->setText(tr("Choose an output folder."));
     return;
@@ -551,13 +585,15 @@ void QuantizePage::start() {
   set_busy(true);
   Q_EMIT quantization_started();
   const QString out = output_->text().trimmed();
+  const QString cal = QFileInfo(calibration_->text().trimmed()).fileName();
   const int total = planned_layers();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
   connect(runner_, &JobRunner::finished, this,
-          [this, out, total](bool ok, bool cancelled, const QString& error) {
+          [this, out, cal, total](bool ok, bool cancelled, const QString& error) {
             set_busy(false);
             if (ok) {
-              status_->setText(tr("Done: %1").arg(out));
+              status_->setText(cal.isEmpty() ? tr("Done: %1").arg(out)
+                                             : tr("Done: %1 (calibrated with %2)").arg(out, cal));
               last_output_ = out;
               result_row_->show();
               ws_.add_quantized(out);

@@ -44,6 +44,9 @@ class QuantizePage : public QWidget {
   void refresh_output() { set_default_output(); }  // after the output folder setting changed
   QString preset() const;
   void set_output(const QString& dir);
+  // A statistics file of `hqq calibrate`; empty: calibration-free (the default).
+  void set_calibration(const QString& file);
+  QString calibration() const;
   void set_budget_gb(double gb);
   QString output() const;
   QString size_text() const;
@@ -95,6 +98,7 @@ class QuantizePage : public QWidget {
   QDoubleSpinBox* budget_;
   QPushButton *plan_button_, *start_, *cancel_;
   QLineEdit* output_;
+  QLineEdit* calibration_;
   QLabel *size_, *kept_, *where_, *status_;
   QWidget* result_row_ = nullptr;
   QScrollArea* form_area_ = nullptr;

@@ -149,8 +149,7 @@ TEST(Layout, LongPathsAndLayerNamesElideInTheMiddleWithTheFullTextOnHover) {
   q->set_output(long_path);
   w.show_page(MainWindow::kQuantize);
   QTest::qWait(50);
-  hqq::ui::PathEdit* out = nullptr;
-  for (auto* e : q->findChildren<hqq::ui::PathEdit*>()) out = e;
+  auto* out = q->findChild<hqq::ui::PathEdit*>("output");
   ASSERT_NE(out, nullptr);
   EXPECT_EQ(out->toolTip(), long_path);
   const QString shown = out->shown_text();

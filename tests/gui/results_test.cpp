@@ -5,6 +5,11 @@
 #include <QTest>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
+#include "core/load/model_loader.h"
+#include "core/quant/calibration.h"
+#include "core/quant/model_card.h"
 #include "tests/gui/gui_support.h"
 #include "ui/chat_page.h"
 #include "ui/evaluate_page.h"
@@ -28,8 +33,7 @@ QString fixture(const char* name) {
 }
 
 QLineEdit* output_field(hqq::ui::QuantizePage* q) {
-  for (auto* e : q->findChildren<hqq::ui::PathEdit*>()) return e;
-  return nullptr;
+  return q->findChild<hqq::ui::PathEdit*>("output");
 }
 
 TEST(Outputs, TheDemoModelsResultsGoToTheUsersFolderNotTheReadOnlyOne) {
@@ -71,6 +75,46 @@ TEST(Outputs, ATypedOutputPathSurvivesReopeningTheModel) {
     hqq::test::open_demo(later);
     EXPECT_EQ(later.quantize_page()->output(), typed);
   }
+}
+
+// Calibration from the Quantize page: the statistics file is taken, and the page, the report
+// and the model card (Model page, `hqq info`) say the result is calibrated and on what text.
+TEST(Outputs, ACalibratedQuantizationSaysSoOnThePageTheReportAndTheCard) {
+  DemoWindow d;
+  {
+    hqq::LoadedModel m = hqq::load_model(HQQ_TEST_DEMO_MODEL_DIR, {.dtype = "float32"});
+    const std::string text =
+        hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt");
+    auto tokens = m.require_tokenizer().encode(text.substr(0, 20000), false);
+    hqq::CalibrationStats s =
+        hqq::collect_calibration(m.model, tokens, {.ctx = 128, .max_tokens = 1024});
+    s.text = "kjv.txt";
+    hqq::save_calibration(s, {d.tmp / "stats.safetensors"});
+  }
+  auto* q = d.w.quantize_page();
+  EXPECT_EQ(q->calibration(), "");  // calibration-free unless asked
+  q->set_preset("2bit-g32");
+  const QString out = qpath(d.tmp / "q2cal");
+  q->set_output(out);
+  q->set_calibration(qpath(d.tmp / "stats.safetensors"));
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_TRUE(q->status_text().contains("calibrated with stats.safetensors"))
+      << q->status_text().toStdString();
+  auto report = nlohmann::json::parse(hqq::test::read_file(d.tmp / "q2cal" / "hqq_report.json"));
+  EXPECT_EQ(report["calibrated"], true);
+  EXPECT_NE(
+      hqq::describe_model(d.tmp / "q2cal").quantization.find("calibrated on kjv.txt (1024 tokens)"),
+      std::string::npos)
+      << hqq::describe_model(d.tmp / "q2cal").quantization;
+  // A file that is not statistics: the job fails with the file named, nothing is written.
+  q->set_output(qpath(d.tmp / "q2bad"));
+  q->set_calibration(qpath(fs::path(HQQ_TEST_DEMO_MODEL_DIR) / "model.safetensors"));
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  EXPECT_TRUE(q->status_text().contains("not a calibration file"))
+      << q->status_text().toStdString();
+  EXPECT_FALSE(fs::exists(d.tmp / "q2bad"));
 }
 
 TEST(Outputs, AfterAQuantizationOpenEvaluateChatAndTheRecentList) {
