@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", g.adapter,
                  "LoRA adapter folder (PEFT format) for generate, chat and ppl");
   app.add_option("--lm-head-bits", g.lm_head_bits,
-                 "Quantize a 16-bit lm_head to 8 or 4 bits at load for generate, chat and ppl "
-                 "(faster decoding; 0: keep it, the default)")
+                 "lm_head at 8 or 4 bits: quantize stores it so; generate, chat and ppl "
+                 "quantize a 16-bit one at load (faster decoding; 0: keep it, the default)")
       ->check(CLI::IsMember({0, 4, 8}));
   app.set_version_flag("--version", [] {
     return std::string("hqq " HQQ_VERSION_STRING " (CPU kernels: ") + kernel_summary() + ")";

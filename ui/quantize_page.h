@@ -47,6 +47,11 @@ class QuantizePage : public QWidget {
   // A statistics file of `hqq calibrate`; empty: calibration-free (the default).
   void set_calibration(const QString& file);
   QString calibration() const;
+  // lm_head stored at 8 or 4 bits, or 0: kept as stored (the default).
+  void set_lm_head_bits(int bits);
+  int lm_head_bits() const;
+  void set_embed_bits(int bits);  // the same for the token embeddings
+  int embed_bits() const;
   void set_budget_gb(double gb);
   QString output() const;
   QString size_text() const;
@@ -92,6 +97,7 @@ class QuantizePage : public QWidget {
   QSettings& settings_;
   JobRunner* runner_ = nullptr;
   QComboBox *preset_, *bits_, *group_, *axis_, *optimizer_;
+  QComboBox *lm_head_, *embed_;  // kept / 8-bit / 4-bit (QuantPlan::lm_head_bits, embed_bits)
   QSpinBox* iters_;
   QCheckBox* round_zero_;
   PlanEditor* editor_;

@@ -20,6 +20,7 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
     double budget_gb = 0, budget_bits = 0;
     std::string save_plan, plan_measure = "kl", plan_formats = "all", plan_cache, calibration;
     int64_t plan_probe_tokens = 512;
+    int embed_bits = 0;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
@@ -46,6 +47,11 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                 "Round the initial zero-point (reference default for 4-bit)");
   cmd->add_option("--plan", a->plan_file, "JSON plan with per-module overrides (see docs)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->add_option("--embed-bits", a->embed_bits,
+                  "Store the token embeddings at 8 or 4 bits, looked up one dequantized row per "
+                  "token (0: keep them, the default; a tied model's one matrix is its lm_head "
+                  "too). The global --lm-head-bits stores lm_head so.")
+      ->check(CLI::IsMember({0, 4, 8}));
   cmd->add_option("--calibration", a->calibration,
                   "Statistics from `hqq calibrate`: weigh each input channel's error by them "
                   "(default: calibration-free)");
@@ -122,6 +128,11 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                    plan_measure_name(bp.measure), bp.total_error, bp.measurements,
                    bp.from_cache ? ", from the cache" : "", mix);
       }
+      // The global --lm-head-bits, given to quantize, stores lm_head quantized in the output
+      // (at load it quantizes a 16-bit head for one run). A budget counts lm_head at 16 bits:
+      // with both, the output ends below the budget by the head's saving.
+      if (g.lm_head_bits != 0) o.plan.lm_head_bits = g.lm_head_bits;
+      if (a->embed_bits != 0) o.plan.embed_bits = a->embed_bits;
       if (!a->save_plan.empty()) {
         refuse_output_over_sources(a->save_plan, {a->source, a->plan_file});
         write_file_atomic(a->save_plan, o.plan.to_json().dump(2));

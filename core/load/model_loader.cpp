@@ -3,6 +3,7 @@
 #include "core/base/error.h"
 #include "core/model/lora.h"
 #include "core/quant/hqq_linear.h"
+#include "core/quant/quant_plan.h"
 #include "core/quant/twolevel_linear.h"
 
 namespace hqq {
@@ -32,15 +33,11 @@ namespace {
 // The lm_head of a decode step is a GEMV over vocab × hidden weights, the largest single read of
 // a quantized model's token (131 MB in bf16 for a 32k × 2048 head): 8 bits halve it.
 void quantize_lm_head(LlamaModel& model, int bits, const std::filesystem::path& dir) {
-  if (bits != 8 && bits != 4)
-    throw InputError("--lm-head-bits must be 8 or 4 (or 0 to keep the stored lm_head)");
+  const QuantConfig cfg = lm_head_quant_config(bits, "--lm-head-bits");
   for (LinearSlot& slot : model.linear_slots()) {
     if (slot.name != "lm_head") continue;
     const auto* dense = dynamic_cast<const DenseLinear*>(slot.slot->get());
     if (!dense) return;  // already quantized in the folder
-    QuantConfig cfg;
-    cfg.nbits = bits;
-    cfg.group_size = bits == 8 ? 128 : 64;
     if (dense->in_features() % cfg.group_size != 0)
       fail_input(dir.string(),
                  "--lm-head-bits: hidden size " + std::to_string(dense->in_features()) +

@@ -59,7 +59,9 @@ DecodeWorkspace::DecodeWorkspace(const LlamaModel& m) {
 
 bool LlamaModel::can_decode() const {
   if (dtype_ != at::kFloat && dtype_ != at::kBFloat16) return false;
-  if (!embed_tokens_.device().is_cpu() || !embed_tokens_.is_contiguous()) return false;
+  if (embed_tokens_.defined() &&
+      (!embed_tokens_.device().is_cpu() || !embed_tokens_.is_contiguous()))
+    return false;
   if (config_.head_dim % 2 != 0) return false;
   for (const DecoderLayer& l : layers_)
     for (const Linear* p : {l.q_proj.get(), l.k_proj.get(), l.v_proj.get(), l.o_proj.get(),
@@ -97,7 +99,12 @@ const float* LlamaModel::decode(int64_t token, KvCache& cache, DecodeWorkspace& 
   // Embedding row (Gemma scales it by a multiplier rounded to the compute dtype, as forward()).
   float mult = static_cast<float>(c.embedding_multiplier);
   if (bf16) mult = kernels::bf16_to_float(kernels::float_to_bf16(mult));
-  if (bf16) {
+  if (const Linear* q = quantized_embedding()) {
+    // fp32 from the codes, rounded to the compute dtype as forward()'s lookup is.
+    q->weight_rows(&token, 1, ws.h0_.data());
+    if (bf16)
+      for (float& v : ws.h0_) v = kernels::bf16_to_float(kernels::float_to_bf16(v));
+  } else if (bf16) {
     const auto* e =
         reinterpret_cast<const uint16_t*>(embed_tokens_.data_ptr<at::BFloat16>()) + token * hidden;
     for (int64_t i = 0; i < hidden; ++i) ws.h0_[i] = kernels::bf16_to_float(e[i]);

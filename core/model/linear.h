@@ -31,6 +31,12 @@ class Linear {
   virtual bool has_row_product() const { return false; }
   virtual void row_product(const float* /*x*/, float* /*y*/, int64_t /*o0*/, int64_t /*o1*/) const {
   }
+  // Rows of the weight as an embedding lookup reads them: out[i * in_features + j] = W[ids[i]][j]
+  // in fp32, for n ids in [0, out_features). What a quantized embedding matrix serves lookups
+  // with (one row dequantized per token, never the whole matrix). Layers without it
+  // (has_weight_rows() false) cannot stand for an embedding.
+  virtual bool has_weight_rows() const { return false; }
+  virtual void weight_rows(const int64_t* /*ids*/, int64_t /*n*/, float* /*out*/) const {}
 };
 
 // y[o] += bias[o] for o in [o0, o1), bias fp32, bf16 or fp16 (nothing when undefined); for

@@ -55,7 +55,17 @@ LlamaModel LlamaModel::load(const Checkpoint& source, const ModelConfig& c, cons
   const LinearFactory& make =
       opts.linear_factory ? opts.linear_factory : LinearFactory(make_dense_linear);
   const int64_t h = c.hidden_size, f = c.intermediate_size;
-  m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
+  // A quantized embedding (no "model.embed_tokens.weight", its layer's keys instead) is built by
+  // the factory like any layer and looked up one dequantized row per token.
+  std::unique_ptr<Linear> embed_q;
+  if (ckpt.has("model.embed_tokens.weight")) {
+    m.embed_tokens_ = load_tensor(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, opts.dtype);
+  } else {
+    embed_q = make(ckpt, "model.embed_tokens", c.vocab_size, h, false, opts.dtype);
+    if (!embed_q->has_weight_rows())
+      fail_input(ckpt.dir().string(), "model.embed_tokens is stored as a " + embed_q->kind() +
+                                          " layer that cannot serve embedding lookups");
+  }
   m.final_norm_ = load_tensor(ckpt, "model.norm.weight", {h}, opts.dtype);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     job.check();
@@ -84,13 +94,18 @@ LlamaModel LlamaModel::load(const Checkpoint& source, const ModelConfig& c, cons
     layer.down_proj = make(ckpt, p + "mlp.down_proj", h, f, c.mlp_bias, opts.dtype);
     m.layers_.push_back(std::move(layer));
   }
-  if (c.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
+  // A head of its own is dense ("lm_head.weight") or quantized (its other keys, for the factory).
+  bool own_head = false;
+  for (const auto& name : ckpt.names()) own_head = own_head || name.rfind("lm_head.", 0) == 0;
+  if (c.tie_word_embeddings || !own_head) {
     if (!c.tie_word_embeddings)
       fail_input(ckpt.dir().string(),
                  "missing tensor 'lm_head.weight' and tie_word_embeddings is false");
-    m.lm_head_ = std::make_unique<DenseLinear>(m.embed_tokens_);
+    // Tied and quantized: the one quantized matrix is the lm_head, and lookups read its rows.
+    m.lm_head_ = embed_q ? std::move(embed_q) : std::make_unique<DenseLinear>(m.embed_tokens_);
   } else {
     m.lm_head_ = make(ckpt, "lm_head", c.vocab_size, h, false, opts.dtype);
+    m.embed_q_ = std::move(embed_q);
   }
   job.report({"load", c.num_hidden_layers, c.num_hidden_layers, "done"});
   return m;
@@ -244,7 +259,7 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& tokens, KvCache* cache,
   if (cache && cache->batch() != tokens.size(0))
     throw Error("forward: batch size differs from the cache's");
   const int64_t start = cache ? cache->length() : 0;
-  at::Tensor h = at::embedding(embed_tokens_, tokens);
+  at::Tensor h = embed(tokens);
   // Gemma multiplies by sqrt(hidden_size) rounded to the compute dtype, as transformers does.
   if (config_.embedding_multiplier != 1.0)
     h = h * at::scalar_tensor(config_.embedding_multiplier, h.options());
@@ -279,7 +294,23 @@ at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache* cache,
 }
 
 KvCache LlamaModel::make_cache(int64_t batch, int64_t capacity) const {
-  return KvCache(config_, batch, capacity, dtype_, embed_tokens_.device());
+  return KvCache(config_, batch, capacity, dtype_, final_norm_.device());
+}
+
+const Linear* LlamaModel::quantized_embedding() const {
+  if (embed_q_) return embed_q_.get();
+  return embed_tokens_.defined() ? nullptr : lm_head_.get();
+}
+
+at::Tensor LlamaModel::embed(const at::Tensor& tokens) const {
+  const Linear* q = quantized_embedding();
+  if (!q) return at::embedding(embed_tokens_, tokens);
+  const at::Tensor ids = tokens.to(at::kLong).contiguous();
+  at::Tensor rows = at::empty({ids.numel(), config_.hidden_size}, at::kFloat);
+  q->weight_rows(ids.data_ptr<int64_t>(), ids.numel(), rows.data_ptr<float>());
+  std::vector<int64_t> shape = tokens.sizes().vec();
+  shape.push_back(config_.hidden_size);
+  return rows.to(dtype_).view(shape);
 }
 
 std::vector<LinearSlot> LlamaModel::linear_slots() {
@@ -339,8 +370,8 @@ LlamaModel LlamaModel::random(const ModelConfig& c, uint64_t seed, at::ScalarTyp
 }
 
 std::vector<std::pair<std::string, at::Tensor*>> LlamaModel::named_parameters() {
-  std::vector<std::pair<std::string, at::Tensor*>> out = {
-      {"model.embed_tokens.weight", &embed_tokens_}};
+  std::vector<std::pair<std::string, at::Tensor*>> out;
+  if (embed_tokens_.defined()) out.push_back({"model.embed_tokens.weight", &embed_tokens_});
   for (size_t l = 0; l < layers_.size(); ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     out.push_back({p + "input_layernorm.weight", &layers_[l].input_norm});
@@ -363,7 +394,8 @@ std::vector<std::pair<std::string, at::Tensor*>> LlamaModel::named_parameters() 
 }
 
 void LlamaModel::retie_embeddings() {
-  if (config_.tie_word_embeddings) lm_head_ = std::make_unique<DenseLinear>(embed_tokens_);
+  if (config_.tie_word_embeddings && embed_tokens_.defined())
+    lm_head_ = std::make_unique<DenseLinear>(embed_tokens_);
 }
 
 }  // namespace hqq

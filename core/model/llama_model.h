@@ -91,6 +91,12 @@ class LlamaModel {
   std::vector<std::pair<std::string, at::Tensor*>> named_parameters();
   // After embed_tokens was replaced: point a tied lm_head at it again.
   void retie_embeddings();
+  // The embedding rows of `tokens` ([..., hidden] in the compute dtype): dense, or dequantized
+  // one row per token from a quantized matrix (quantize --embed-bits / a tied --lm-head-bits).
+  at::Tensor embed(const at::Tensor& tokens) const;
+  // The quantized matrix embedding lookups read (the lm_head itself when tied), or nullptr when
+  // the embedding is a dense tensor.
+  const Linear* quantized_embedding() const;
 
   // Recompute each decoder layer in backward instead of keeping its activations (training only).
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
@@ -112,7 +118,8 @@ class LlamaModel {
   friend class DecodeWorkspace;
   ModelConfig config_;
   at::ScalarType dtype_ = at::kFloat;
-  at::Tensor embed_tokens_, final_norm_;
+  at::Tensor embed_tokens_, final_norm_;  // embed_tokens_ undefined when it is quantized
+  std::unique_ptr<Linear> embed_q_;       // a quantized embedding of its own (untied models)
   std::unique_ptr<Linear> lm_head_;
   std::vector<DecoderLayer> layers_;
   std::shared_ptr<RotaryEmbedding> rope_;

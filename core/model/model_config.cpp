@@ -216,8 +216,9 @@ void check_config_against_weights(const ModelConfig& c, const Checkpoint& ckpt) 
                             shape_str(shape));
   };
   const int64_t h = c.hidden_size, f = c.intermediate_size;
+  // A quantized embedding (quantize --embed-bits) is checked by its own loader.
   expect("model.embed_tokens.weight", {c.vocab_size, h}, "\"vocab_size\" and \"hidden_size\"",
-         true);
+         !ckpt.has("model.embed_tokens.W_q"));
   expect("lm_head.weight", {c.vocab_size, h}, "\"vocab_size\" and \"hidden_size\"", false);
   expect("model.norm.weight", {h}, "\"hidden_size\"", false);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {

@@ -75,6 +75,18 @@ ModelInfo inspect_model(const fs::path& dir) {
                            p.value("optimizer", std::string("?")) + ")";
       if (p.contains("overrides") && !p["overrides"].empty())
         info.quantization += ", " + std::to_string(p["overrides"].size()) + " override(s)";
+      auto bits = [&](const char* key) {
+        const auto it = p.find(key);
+        return it != p.end() && it->is_number_integer() ? it->get<int>() : 0;
+      };
+      const int embed = bits("embed_bits"), head = bits("lm_head_bits");
+      if (c.tie_word_embeddings && (embed || head)) {
+        info.quantization +=
+            ", embeddings + lm_head (tied) " + std::to_string(embed ? embed : head) + "-bit";
+      } else {
+        if (embed) info.quantization += ", embeddings " + std::to_string(embed) + "-bit";
+        if (head) info.quantization += ", lm_head " + std::to_string(head) + "-bit";
+      }
     }
     if (plan != q->end() && plan->is_object() && plan->contains("calibration") &&
         (*plan)["calibration"].is_object()) {

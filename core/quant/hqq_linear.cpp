@@ -134,6 +134,16 @@ at::Tensor HqqLinear::codes() const {
   return (nbits_ == 3 ? all.narrow(0, 0, rows) : all).to(at::kByte);
 }
 
+void HqqLinear::weight_rows(const int64_t* ids, int64_t n, float* out) const {
+  if (!lowbit_.defined()) throw Error("weight_rows: this HQQ layer is not in a kernel layout");
+  const kernels::LowbitMatrix w = lowbit_view();
+  const kernels::LowbitOps& ops = kernels::lowbit_ops(w);
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= w.out) throw Error("weight_rows: row out of range");
+    ops.dequantize(w, ids[i], ids[i] + 1, out + i * w.in, w.in);
+  }
+}
+
 at::Tensor HqqLinear::dequantized(at::ScalarType dtype) const {
   if (lowbit_.defined()) {
     const kernels::LowbitMatrix w = lowbit_view();

@@ -38,6 +38,8 @@ class HqqLinear final : public Linear {
   int64_t storage_bytes() const override;
   bool has_row_product() const override { return fused(); }
   void row_product(const float* x, float* y, int64_t o0, int64_t o1) const override;
+  bool has_weight_rows() const override { return fused(); }
+  void weight_rows(const int64_t* ids, int64_t n, float* out) const override;
 
   // The weight [out, in] in `dtype` (fp32 by default), rebuilt from the codes.
   at::Tensor dequantized(at::ScalarType dtype = at::kFloat) const;

@@ -46,8 +46,8 @@ PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
         quantized_bits += 8.0 * static_cast<double>(n) * twolevel_bits_per_weight(p) / 8.0;
         continue;
       }
-      quantized_bits += 8.0 * static_cast<double>(
-                                  twolevel_layer_bytes(p, m.out_features, m.in_features));
+      quantized_bits +=
+          8.0 * static_cast<double>(twolevel_layer_bytes(p, m.out_features, m.in_features));
       continue;
     }
     const int64_t g =
@@ -57,9 +57,27 @@ PlanSize plan_size(const ModelInfo& info, const QuantPlan& plan) {
   }
   const int64_t other = info.parameters - s.quantized_parameters - s.kept_parameters;
   s.kept_parameters += std::max<int64_t>(other, 0);
+  // A quantized embedding or lm_head leaves the kept part; a tied model has one matrix for both
+  // (stored once, as quantize_checkpoint writes it).
+  double head_bytes = 0;
+  const int64_t matrix = info.config.vocab_size * info.config.hidden_size;
+  auto quantize_matrix = [&](const std::optional<QuantConfig>& cfg) {
+    if (!cfg) return false;
+    head_bytes += hqq_layer_bytes(cfg->nbits, matrix, cfg->group_size, cfg->axis);
+    s.kept_parameters -= std::min(matrix, s.kept_parameters);
+    s.matrix_parameters += matrix;
+    return true;
+  };
+  if (info.config.tie_word_embeddings) {
+    s.embed_quantized = s.lm_head_quantized =
+        quantize_matrix(plan.embed_bits ? plan.embed_config() : plan.lm_head_config());
+  } else {
+    s.embed_quantized = quantize_matrix(plan.embed_config());
+    s.lm_head_quantized = quantize_matrix(plan.lm_head_config());
+  }
   s.bits_per_weight =
       s.quantized_parameters > 0 ? quantized_bits / static_cast<double>(s.quantized_parameters) : 0;
-  s.total_bytes = quantized_bits / 8.0 +
+  s.total_bytes = quantized_bits / 8.0 + head_bytes +
                   kept_bytes_per_parameter(info) * static_cast<double>(s.kept_parameters);
   return s;
 }

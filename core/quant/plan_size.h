@@ -23,6 +23,10 @@ struct PlanSize {
   double bits_per_weight = 0;  // over the quantized projections (codes + scale/zero)
   double total_bytes = 0;      // whole model: quantized layers + everything kept as stored
   int64_t quantized_parameters = 0, kept_parameters = 0;
+  // Quantized embedding / lm_head matrices (plan.embed_bits, lm_head_bits): in total_bytes, not
+  // in bits_per_weight (the projections'). A tied matrix counts once and sets both flags.
+  int64_t matrix_parameters = 0;
+  bool embed_quantized = false, lm_head_quantized = false;
   int invalid_layers = 0;  // layers whose group size does not divide them (the job would refuse)
 };
 

@@ -18,6 +18,26 @@ std::optional<T> opt(const nlohmann::json& j, const char* key, const std::string
 
 }  // namespace
 
+QuantConfig lm_head_quant_config(int bits, const std::string& what) {
+  if (bits != 8 && bits != 4)
+    throw InputError(what + " must be 8 or 4 (or 0 to keep lm_head as stored), not " +
+                     std::to_string(bits));
+  QuantConfig c;
+  c.nbits = bits;
+  c.group_size = bits == 8 ? 128 : 64;
+  return c;
+}
+
+std::optional<QuantConfig> QuantPlan::lm_head_config() const {
+  if (lm_head_bits == 0) return std::nullopt;
+  return lm_head_quant_config(lm_head_bits, "lm_head_bits");
+}
+
+std::optional<QuantConfig> QuantPlan::embed_config() const {
+  if (embed_bits == 0) return std::nullopt;
+  return lm_head_quant_config(embed_bits, "embed_bits");
+}
+
 std::optional<QuantConfig> QuantPlan::config_for(const std::string& module) const {
   QuantConfig c = defaults;
   bool keep = false;
@@ -46,6 +66,17 @@ QuantPlan QuantPlan::from_json(const nlohmann::json& j, const std::string& label
   if (auto v = opt<int>(j, "scale_bits", label)) p.defaults.scale_bits = *v;
   if (auto v = opt<int>(j, "zero_bits", label)) p.defaults.zero_bits = *v;
   if (auto v = opt<int64_t>(j, "super_group", label)) p.defaults.super_group = *v;
+  for (const auto& [key, field] :
+       {std::pair{"lm_head_bits", &p.lm_head_bits}, std::pair{"embed_bits", &p.embed_bits}}) {
+    const auto v = opt<int>(j, key, label);
+    if (!v || *v == 0) continue;
+    try {
+      lm_head_quant_config(*v, std::string("\"") + key + "\"");
+    } catch (const InputError& e) {
+      fail_input(label, e.what());
+    }
+    *field = *v;
+  }
   if (j.contains("optimizer")) {
     if (!j["optimizer"].is_string()) fail_input(label, "\"optimizer\" must be a string");
     try {
@@ -149,6 +180,8 @@ nlohmann::json QuantPlan::to_json() const {
                       {"round_zero", defaults.round_zero},
                       {"iters", defaults.iters},
                       {"overrides", o}};
+  if (lm_head_bits != 0) j["lm_head_bits"] = lm_head_bits;  // absent: as before, kept
+  if (embed_bits != 0) j["embed_bits"] = embed_bits;
   if (defaults.two_level()) {
     j["scale_bits"] = defaults.scale_bits;
     j["zero_bits"] = defaults.zero_bits;

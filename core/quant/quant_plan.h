@@ -1,9 +1,14 @@
 #pragma once
 // A quantization plan: default settings plus per-module overrides, e.g. attention 4-bit, MLP
-// 2-bit, layer 0 kept. Embeddings and lm_head are always kept in 16-bit (the HQQ default).
+// 2-bit, layer 0 kept. Embeddings and lm_head stay as stored unless "embed_bits" /
+// "lm_head_bits" ask for 8 or 4 bits (plain HQQ, group 128 or 64). lm_head is the largest single
+// read of a decode step (131 MB in bf16 for a 32k x 2048 head) and the embeddings are most of a
+// small model's file; llama.cpp's k-quant files keep both at 4-6 bits. A tied model has one
+// matrix for both: either key quantizes it (both given must agree).
 //
 // JSON form (hqq quantize --plan FILE):
 //   {"nbits": 4, "group_size": 64, "axis": 1, "optimizer": "improved", "round_zero": false,
+//    "lm_head_bits": 8, "embed_bits": 8,
 //    "overrides": [{"match": "mlp", "nbits": 2, "group_size": 32},
 //                  {"match": "model.layers.0.*", "skip": true}]}
 // Two-level formats (twolevel_format.h) add "scale_bits", "zero_bits" and "super_group" (in the
@@ -36,12 +41,22 @@ struct QuantRule {
 struct QuantPlan {
   QuantConfig defaults;
   std::vector<QuantRule> overrides;
+  int lm_head_bits = 0;  // 0: lm_head kept as stored; 8 or 4: quantized (lm_head_config)
+  int embed_bits = 0;    // 0: model.embed_tokens kept as stored; 8 or 4: quantized
 
   // The settings for a decoder projection ("model.layers.3.mlp.down_proj"); nullopt: keep it.
   std::optional<QuantConfig> config_for(const std::string& module) const;
+  // lm_head's settings when lm_head_bits asks for them (the same as `--lm-head-bits` at load).
+  std::optional<QuantConfig> lm_head_config() const;
+  std::optional<QuantConfig> embed_config() const;
   static QuantPlan from_json(const nlohmann::json& j, const std::string& label);
   nlohmann::json to_json() const;
 };
+
+// The format of a quantized lm_head or embedding matrix of `bits` (8: group 128, 4: group 64,
+// improved solver, axis 1: rows dequantize on their own). Throws InputError naming `what` for
+// other values.
+QuantConfig lm_head_quant_config(int bits, const std::string& what);
 
 // "4bit-g64", "2bit-tl-g16" and the like (see quant_preset.h). Throws InputError for unknown names.
 QuantPlan plan_from_preset(const std::string& preset);

@@ -164,9 +164,123 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
   const auto modules = decoder_projections(config.num_hidden_layers);
   int64_t quantized_count = 0;
   for (const auto& m : modules) quantized_count += opts.plan.config_for(m).has_value();
+  // The embedding matrix and lm_head (plan.embed_bits / lm_head_bits). A tied model has one
+  // matrix for both, stored as model.embed_tokens: either setting quantizes it, and the loader
+  // makes the quantized matrix the lm_head and looks embeddings up in its rows.
+  std::optional<QuantConfig> embed_cfg = opts.plan.embed_config();
+  std::optional<QuantConfig> lm_head = opts.plan.lm_head_config();
+  if (config.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
+    if (embed_cfg && lm_head && embed_cfg->nbits != lm_head->nbits)
+      fail_input((opts.source / "config.json").string(),
+                 "lm_head is tied to the embeddings (tie_word_embeddings): one matrix, one "
+                 "format; give --embed-bits and --lm-head-bits the same value, or one of them");
+    if (!embed_cfg) embed_cfg = lm_head;
+    lm_head.reset();
+  }
+  for (const auto& [name, cfg] : {std::pair{std::string("model.embed_tokens"), embed_cfg},
+                                  std::pair{std::string("lm_head"), lm_head}}) {
+    if (!cfg) continue;
+    const int64_t in = ckpt.entry(name + ".weight").shape.at(1);
+    if (in % cfg->group_size != 0)
+      fail_input(opts.source.string(), name + ": hidden size " + std::to_string(in) +
+                                           " is not a multiple of the group size " +
+                                           std::to_string(cfg->group_size));
+    ++quantized_count;
+  }
 
-  copy("model.embed_tokens.weight");
+  // One quantized layer: its tensors' layout now (validating the plan early), its contents when
+  // the writer asks (read one layer ahead by the prefetcher).
   int64_t done = 0;
+  auto quantized_unit = [&](const std::string& module, const QuantConfig& cfg) {
+    const std::string wname = module + ".weight";
+    const bool has_bias = ckpt.has(module + ".bias");
+    covered.insert(wname);
+    covered.insert(module + ".bias");
+    const std::vector<int64_t> shape = ckpt.entry(wname).shape;
+    WriteUnit u;
+    for (const auto& [key, layout] :  // validates the plan early
+         cfg.two_level()
+             ? twolevel_state_layout(shape, twolevel_params(cfg), has_bias, wname, cfg.rotate)
+             : hqq_state_layout(shape, cfg, has_bias, wname))
+      u.tensors.push_back({module + "." + key, layout.first, layout.second});
+    quantized_order.push_back(wname);
+    u.produce = [&, module, wname, shape, has_bias, c = cfg]() {
+      job.check();
+      return with_tensor_context(ckpt, wname, [&] {
+        const auto start = Clock::now();
+        // fp32 in a reused buffer, read while the previous layer was being solved.
+        const WeightPrefetcher::Weight pw = prefetch->take(wname);
+        const at::Tensor& w = pw.w;
+        require_finite_weight(ckpt, wname, pw.range);
+        const auto solve_start = Clock::now();
+        at::Tensor bias = has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
+        LayerReport r;
+        std::vector<at::Tensor> parts;
+        Clock::time_point stats_end;
+        auto stats = [&](const DequantizeBlock& w_hat) {
+          const auto stats_start = Clock::now();
+          tm.solve_s += std::chrono::duration<double>(stats_start - solve_start).count();
+          fill_error_stats(w.data_ptr<float>(), w.numel(), pw.range.min, pw.range.max, w_hat, &r);
+          stats_end = Clock::now();
+          tm.stats_s += std::chrono::duration<double>(stats_end - stats_start).count();
+        };
+        // Calibration weighs the inputs of every layer whose inputs the solver sees as they
+        // are: not a rotated one, and not the reference or RTN solvers (no error to weigh).
+        // lm_head and the embeddings have no statistics (calibration.h observes projections).
+        const bool weigh = calib && module.rfind("model.layers.", 0) == 0 && !c.rotate &&
+                           c.axis == 1 && (c.two_level() || c.optimizer == HqqOptimizer::Improved);
+        const at::Tensor importance =
+            weigh ? calibration_importance(*calib, module, shape[1], opts.calibration)
+                  : at::Tensor();
+        if (c.two_level()) {
+          // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
+          const Rotation rot =
+              c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
+          TwoLevelSolverOptions so;
+          so.input_importance = importance;
+          const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
+                                                     twolevel_params(c), wname, so, job);
+          TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
+          stats(dense_block(layer.dequantized(at::kFloat)));
+          r.group_size = c.group_size;
+          r.stored_bytes = layer.storage_bytes();
+          r.levels = twolevel_median_levels(t);
+          for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
+        } else {
+          const QuantizedTensor q = quantize(w, c, wname, job, importance);
+          stats(hqq_dequantize_block(q));
+          HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
+          r.group_size = layer.group_size();
+          r.stored_bytes = layer.storage_bytes();
+          r.levels = median_group_levels(q);
+          for (auto& [key, part] : hqq_state_dict(layer, c)) parts.push_back(part);
+        }
+        tm.pack_s += seconds_since(stats_end);
+        r.name = module;
+        r.shape = shape;
+        r.nbits = c.nbits;
+        r.axis = c.axis;
+        r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
+        r.calibrated = weigh;
+        r.parameters = w.numel();
+        r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        summary.layers.push_back(r);
+        ++done;
+        job.report({"quantize", done, quantized_count,
+                    module + " " + std::to_string(c.nbits) + "-bit rel. error " +
+                        std::to_string(r.rel_error)});
+        if (opts.on_layer) opts.on_layer(r);
+        return parts;
+      });
+    };
+    return u;
+  };
+
+  if (embed_cfg) {
+    units.push_back(quantized_unit("model.embed_tokens", *embed_cfg));
+  } else {
+    copy("model.embed_tokens.weight");
+  }
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     copy(p + "input_layernorm.weight");
@@ -191,91 +305,15 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
         copy(module + ".bias");
         continue;
       }
-      const bool has_bias = ckpt.has(module + ".bias");
-      covered.insert(wname);
-      covered.insert(module + ".bias");
-      const std::vector<int64_t> shape = ckpt.entry(wname).shape;
-      WriteUnit u;
-      for (const auto& [key, layout] :  // validates the plan early
-           cfg->two_level()
-               ? twolevel_state_layout(shape, twolevel_params(*cfg), has_bias, wname, cfg->rotate)
-               : hqq_state_layout(shape, *cfg, has_bias, wname))
-        u.tensors.push_back({module + "." + key, layout.first, layout.second});
-      quantized_order.push_back(wname);
-      u.produce = [&, module, wname, shape, has_bias, c = *cfg]() {
-        job.check();
-        return with_tensor_context(ckpt, wname, [&] {
-          const auto start = Clock::now();
-          // fp32 in a reused buffer, read while the previous layer was being solved.
-          const WeightPrefetcher::Weight pw = prefetch->take(wname);
-          const at::Tensor& w = pw.w;
-          require_finite_weight(ckpt, wname, pw.range);
-          const auto solve_start = Clock::now();
-          at::Tensor bias =
-              has_bias ? ckpt.tensor(module + ".bias").to(c.meta_dtype) : at::Tensor();
-          LayerReport r;
-          std::vector<at::Tensor> parts;
-          Clock::time_point stats_end;
-          auto stats = [&](const DequantizeBlock& w_hat) {
-            const auto stats_start = Clock::now();
-            tm.solve_s += std::chrono::duration<double>(stats_start - solve_start).count();
-            fill_error_stats(w.data_ptr<float>(), w.numel(), pw.range.min, pw.range.max, w_hat, &r);
-            stats_end = Clock::now();
-            tm.stats_s += std::chrono::duration<double>(stats_end - stats_start).count();
-          };
-          // Calibration weighs the inputs of every layer whose inputs the solver sees as they
-          // are: not a rotated one, and not the reference or RTN solvers (no error to weigh).
-          const bool weigh = calib && !c.rotate && c.axis == 1 &&
-                             (c.two_level() || c.optimizer == HqqOptimizer::Improved);
-          const at::Tensor importance =
-              weigh ? calibration_importance(*calib, module, shape[1], opts.calibration)
-                    : at::Tensor();
-          if (c.two_level()) {
-            // Rotated layers quantize W R (incoherence.h), seeded by the module's name.
-            const Rotation rot =
-                c.rotate ? rotation_for(shape[1], rotation_seed(module)) : Rotation{};
-            TwoLevelSolverOptions so;
-            so.input_importance = importance;
-            const TwoLevelTensor t = quantize_twolevel(rot.enabled() ? rotate(w, rot, shape[1]) : w,
-                                                       twolevel_params(c), wname, so, job);
-            TwoLevelLinear layer(pack_twolevel(t), bias, at::kFloat, rot);
-            stats(dense_block(layer.dequantized(at::kFloat)));
-            r.group_size = c.group_size;
-            r.stored_bytes = layer.storage_bytes();
-            r.levels = twolevel_median_levels(t);
-            for (auto& [key, part] : twolevel_state_dict(layer)) parts.push_back(part);
-          } else {
-            const QuantizedTensor q = quantize(w, c, wname, job, importance);
-            stats(hqq_dequantize_block(q));
-            HqqLinear layer(q, bias, at::kFloat, /*fuse=*/false);  // written, never multiplied
-            r.group_size = layer.group_size();
-            r.stored_bytes = layer.storage_bytes();
-            r.levels = median_group_levels(q);
-            for (auto& [key, part] : hqq_state_dict(layer, c)) parts.push_back(part);
-          }
-          tm.pack_s += seconds_since(stats_end);
-          r.name = module;
-          r.shape = shape;
-          r.nbits = c.nbits;
-          r.axis = c.axis;
-          r.optimizer = c.two_level() ? "two-level" : optimizer_name(c.optimizer);
-          r.calibrated = weigh;
-          r.parameters = w.numel();
-          r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-          summary.layers.push_back(r);
-          ++done;
-          job.report({"quantize", done, quantized_count,
-                      module + " " + std::to_string(c.nbits) + "-bit rel. error " +
-                          std::to_string(r.rel_error)});
-          if (opts.on_layer) opts.on_layer(r);
-          return parts;
-        });
-      };
-      units.push_back(std::move(u));
+      units.push_back(quantized_unit(module, *cfg));
     }
   }
   copy("model.norm.weight");
-  copy("lm_head.weight");
+  if (lm_head) {
+    units.push_back(quantized_unit("lm_head", *lm_head));
+  } else {
+    copy("lm_head.weight");
+  }
   for (const auto& name : ckpt.names()) copy(name);  // anything else the source carries
 
   const auto write_start = Clock::now();
@@ -297,16 +335,28 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& opts, const JobContex
         {"scale_quant_params", nullptr},
         {"zero_quant_params", nullptr},
         {"offload_meta", false}}},
-      {"skip_modules", {"lm_head"}},
+      // transformers' HQQ loader reads a quantized lm_head like any layer when not skipped.
+      {"skip_modules", lm_head ? nlohmann::json::array() : nlohmann::json::array({"lm_head"})},
       {"hqq_studio", {{"plan", opts.plan.to_json()}, {"version", hqq_version()}}}};
   if (calib) cfg_json["quantization_config"]["hqq_studio"]["calibration"] = summary.calibration;
-  if (any_two_level(opts.plan))  // layers only HQQ Studio reads (docs/FORMATS.md)
-    cfg_json["quantization_config"]["hqq_studio"]["formats"] = {"hqq", "twolevel-v1"};
+  // Layers only HQQ Studio reads (docs/FORMATS.md): two-level ones, and a quantized embedding
+  // (transformers' HQQ quantizes nn.Linear layers only).
+  nlohmann::json formats = nlohmann::json::array();
+  if (any_two_level(opts.plan)) formats = {"hqq", "twolevel-v1"};
+  if (embed_cfg) {
+    if (formats.empty()) formats.push_back("hqq");
+    formats.push_back("hqq-embedding-v1");
+  }
+  if (!formats.empty()) cfg_json["quantization_config"]["hqq_studio"]["formats"] = formats;
   write_file_atomic((out.path() / "config.json").string(), cfg_json.dump(2));
   copy_tokenizer_files(opts.source, out.path());
 
   int64_t qbytes = 0, qparams = 0;
-  for (const auto& r : summary.layers) qbytes += r.stored_bytes, qparams += r.parameters;
+  for (const auto& r : summary.layers) {
+    // Bits per weight are the decoder projections' (as llama.cpp counts them).
+    if (r.name == "lm_head" || r.name == "model.embed_tokens") continue;
+    qbytes += r.stored_bytes, qparams += r.parameters;
+  }
   summary.bits_per_weight =
       qparams ? 8.0 * static_cast<double>(qbytes) / static_cast<double>(qparams) : 0;
   summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -331,7 +381,9 @@ void export_dequantized(const ExportOptions& o, const JobContext& job) {
                  "adapts '" + m + "', which " + source.string() + " does not have");
   std::vector<WriteUnit> units;
   std::set<std::string> covered;
-  const auto modules = decoder_projections(config.num_hidden_layers);
+  std::vector<std::string> modules = decoder_projections(config.num_hidden_layers);
+  for (const char* m : {"model.embed_tokens", "lm_head"})  // quantize --embed/--lm-head-bits
+    if (is_hqq_layer(ckpt, m)) modules.push_back(m);
   // A family that fuses projections (Phi-3) gets them joined back: its parts are always rewritten.
   std::map<std::string, const FusedProjection*> fused_of;
   const auto fused = fused_projections(config);

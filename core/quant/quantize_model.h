@@ -47,7 +47,9 @@ struct QuantizeSummary {
   std::vector<LayerReport> layers;
   int64_t output_bytes = 0;  // all tensors written
   int64_t source_bytes = 0;
-  double bits_per_weight = 0;  // over the quantized layers (codes + scale/zero)
+  // Over the quantized decoder projections (codes + scale/zero), as llama.cpp counts bpw; a
+  // quantized lm_head (plan.lm_head_bits) is in `layers` and output_bytes but not in this.
+  double bits_per_weight = 0;
   double seconds = 0;
   int64_t peak_rss_bytes = 0;
   QuantizeTimings timings;

@@ -117,6 +117,37 @@ TEST(Outputs, ACalibratedQuantizationSaysSoOnThePageTheReportAndTheCard) {
   EXPECT_FALSE(fs::exists(d.tmp / "q2bad"));
 }
 
+// The Embeddings / lm_head fields: the demo's tied matrix at 8 bits leaves only the norms in full
+// precision, shrinks the planned size by what the matrix saves, and is what the job writes.
+TEST(Outputs, AnEightBitEmbeddingMatrixIsPlannedCountedAndWritten) {
+  DemoWindow d;
+  auto* q = d.w.quantize_page();
+  q->set_preset("4bit-g64");
+  EXPECT_EQ(q->lm_head_bits(), 0);  // kept unless asked
+  EXPECT_EQ(q->embed_bits(), 0);
+  EXPECT_EQ(q->plan().lm_head_bits, 0);
+  const QString before = q->size_text(), kept_before = q->kept_text();
+  auto mb = [](const QString& size) {
+    return size.section("model ", 1).section(" MB", 0, 0).toDouble();
+  };
+  q->set_lm_head_bits(8);
+  EXPECT_EQ(q->plan().lm_head_bits, 8);
+  EXPECT_TRUE(q->kept_text().startsWith("Kept in full precision: norms"))
+      << q->kept_text().toStdString();
+  // 4096 x 256: 4.19 MB in fp32, 1.06 MB at 8 bits with its meta.
+  EXPECT_NEAR(mb(before) - mb(q->size_text()), 3.1, 0.2)
+      << before.toStdString() << " / " << q->size_text().toStdString();
+  EXPECT_EQ(q->size_text().section(" bits/weight", 0, 0), before.section(" bits/weight", 0, 0));
+  q->set_output(qpath(d.tmp / "q8e"));
+  q->start();
+  ASSERT_TRUE(wait_job(q->runner()));
+  const std::string weights = hqq::test::read_file(d.tmp / "q8e" / "model.safetensors");
+  EXPECT_NE(weights.find("model.embed_tokens.W_q"), std::string::npos);
+  EXPECT_EQ(weights.find("model.embed_tokens.weight"), std::string::npos);
+  q->set_lm_head_bits(0);
+  EXPECT_EQ(q->kept_text(), kept_before);
+}
+
 TEST(Outputs, AfterAQuantizationOpenEvaluateChatAndTheRecentList) {
   DemoWindow d;
   auto* q = d.w.quantize_page();
