@@ -140,9 +140,22 @@ TEST(LowbitKernels, EveryVariantMatchesDequantizeThenMatmul) {
   struct Case {
     int64_t out, in, group;
   };
-  const Case cases[] = {{1, 16, 16},  {7, 64, 32}, {33, 128, 64},  {5, 256, 128},
-                        {3, 48, 8},   {9, 40, 8},  {4, 96, 24},    {6, 2048, 64},
-                        {5, 192, 16}, {3, 136, 8}, {2, 4096, 4096} /* per channel */};
+  const Case cases[] = {{1, 16, 16},
+                        {7, 64, 32},
+                        {33, 128, 64},
+                        {5, 256, 128},
+                        {3, 48, 8},
+                        {9, 40, 8},
+                        {4, 96, 24},
+                        {6, 2048, 64},
+                        {5, 192, 16},
+                        {3, 136, 8},
+                        {2, 4096, 4096} /* per channel */,
+                        // odd block counts, a group of three blocks, groups of 4 inputs
+                        {4, 320, 64},
+                        {3, 448, 64},
+                        {5, 384, 192},
+                        {6, 256, 4}};
   std::map<std::string, int> checked;
   for (const LowbitOps* ops : lowbit_ops_variants())
     for (LowbitLayout layout : kLayouts)
@@ -155,7 +168,7 @@ TEST(LowbitKernels, EveryVariantMatchesDequantizeThenMatmul) {
         }
   for (const LowbitOps* ops : lowbit_ops_variants()) {
     std::printf("[ variant  ] %s: %d layer cases\n", ops->isa, checked[ops->isa]);
-    EXPECT_GE(checked[ops->isa], 20) << ops->isa;  // every variant this CPU runs was exercised
+    EXPECT_GE(checked[ops->isa], 24) << ops->isa;  // every variant this CPU runs was exercised
   }
 }
 
