@@ -1,6 +1,7 @@
 #include "core/model/linear.h"
 
 #include "core/base/error.h"
+#include "core/model/cpu_matmul.h"
 #include "kernels/decode_ops.h"
 
 namespace hqq {
@@ -13,7 +14,7 @@ DenseLinear::DenseLinear(at::Tensor weight, at::Tensor bias)
 }
 
 at::Tensor DenseLinear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight_, bias_);
+  return compute_linear(x, weight_, bias_);
 }
 
 void add_bias_rows(const at::Tensor& bias, float* y, int64_t o0, int64_t o1) {

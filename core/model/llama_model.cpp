@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/model/cpu_matmul.h"
 #include "core/model/fused_projections.h"
 
 namespace hqq {
@@ -164,7 +165,7 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const
   const int64_t S = k.size(2);
   // Query head h uses key/value head h / G (HF repeat_kv), without materialising the repeat.
   at::Tensor qg = q.reshape({B, KV, G, T, D});
-  at::Tensor scores = at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * c.attention_scale;
+  at::Tensor scores = compute_matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * c.attention_scale;
   if (c.attn_logit_softcapping) {  // Gemma 2: before the mask, as transformers' eager attention
     const double cap = *c.attn_logit_softcapping;
     scores = at::tanh(scores / cap) * cap;
@@ -182,7 +183,7 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int64_t index, const
         scores.masked_fill(hidden.to(scores.device()), -std::numeric_limits<float>::infinity());
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
-  at::Tensor out = at::matmul(probs, v.unsqueeze(2));  // [B, KV, G, T, D]
+  at::Tensor out = compute_matmul(probs, v.unsqueeze(2));  // [B, KV, G, T, D]
   out = out.reshape({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
   timer.stop();
   return project(*layer.o_proj, out, profile);

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "core/model/cpu_matmul.h"
+
 namespace hqq {
 
 template <typename Layer>
@@ -20,7 +22,7 @@ struct FrozenMatmul : public torch::autograd::Function<FrozenMatmul<Layer>> {
                                                  torch::autograd::variable_list grad) {
     auto* layer = reinterpret_cast<const Layer*>(ctx->saved_data["layer"].toInt());
     at::Tensor g = grad[0];
-    return {at::matmul(g, layer->dequantized(g.scalar_type())), at::Tensor()};
+    return {compute_matmul(g, layer->dequantized(g.scalar_type())), at::Tensor()};
   }
 };
 

@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/io/checkpoint.h"
+#include "core/model/cpu_matmul.h"
 #include "core/quant/frozen_matmul.h"
 #include "core/quant/hqq_packing.h"
 #include "kernels/decode_ops.h"
@@ -163,7 +164,7 @@ at::Tensor HqqLinear::dequantized(at::ScalarType dtype) const {
 
 at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
   if (!lowbit_.defined() || !x.device().is_cpu())
-    return at::matmul(x, dequantized(x.scalar_type()).t());
+    return compute_matmul(x, dequantized(x.scalar_type()).t());
   const kernels::LowbitMatrix w = lowbit_view();
   const kernels::LowbitOps& ops = kernels::lowbit_ops(w);
   const int64_t rows = x.numel() / w.in;
@@ -190,8 +191,11 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
   // A bf16 GEMM gets its tile in bf16 straight from the kernels: each thread converts the rows
   // it just dequantized while they are in its cache, so no fp32 tile goes through memory (that
   // pass, written then read back and converted, cost as much as the dequantization itself).
-  const bool bf16 = x.scalar_type() == at::kBFloat16;
-  at::Tensor y = at::empty({rows, w.out}, x.options());
+  // Without a fast bf16 GEMM (cpu_matmul.h) the product runs in fp32 on fp32 tiles instead.
+  const bool widen = x.scalar_type() == at::kBFloat16 && !bf16_gemm_is_fast();
+  const bool bf16 = x.scalar_type() == at::kBFloat16 && !widen;
+  if (widen) x2 = x2.to(at::kFloat);
+  at::Tensor y = at::empty({rows, w.out}, x2.options());
   at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, bf16 ? at::kBFloat16 : at::kFloat);
   for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
     const int64_t n = std::min(tile, w.out - t0);
@@ -210,10 +214,10 @@ at::Tensor HqqLinear::forward_product(const at::Tensor& x) const {
         for (size_t i = 0; i < chunk.size(); ++i) d[i] = kernels::float_to_bf16(chunk[i]);
       }
     });
-    at::Tensor wt = bf16 ? buf.narrow(0, 0, n) : buf.narrow(0, 0, n).to(x.scalar_type());
+    at::Tensor wt = bf16 ? buf.narrow(0, 0, n) : buf.narrow(0, 0, n).to(x2.scalar_type());
     y.narrow(1, t0, n).copy_(at::mm(x2, wt.t()));
   }
-  return y.view(out_shape);
+  return (widen ? y.to(at::kBFloat16) : y).view(out_shape);
 }
 
 void HqqLinear::row_product(const float* x, float* y, int64_t o0, int64_t o1) const {

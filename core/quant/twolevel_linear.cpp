@@ -5,6 +5,7 @@
 
 #include "core/base/error.h"
 #include "core/io/checkpoint.h"
+#include "core/model/cpu_matmul.h"
 #include "core/quant/frozen_matmul.h"
 
 namespace hqq {
@@ -41,7 +42,7 @@ at::Tensor TwoLevelLinear::dequantized(at::ScalarType dtype) const {
 
 at::Tensor TwoLevelLinear::forward_product(const at::Tensor& x_in) const {
   if (!x_in.device().is_cpu())
-    return at::matmul(x_in, dequantized(x_in.scalar_type()).to(x_in.device()).t());
+    return compute_matmul(x_in, dequantized(x_in.scalar_type()).to(x_in.device()).t());
   // Rotated layers store W R: multiply x R (fp32 for the transform, then the compute dtype).
   const at::Tensor x =
       rotation_.enabled() ? rotate(x_in, rotation_, p_.in).to(x_in.scalar_type()) : x_in;
@@ -62,17 +63,20 @@ at::Tensor TwoLevelLinear::forward_product(const at::Tensor& x_in) const {
   }
   // Prefill and training: tiles of dequantized rows through a GEMM (as HqqLinear does).
   const int64_t tile = std::max<int64_t>(256, (1 << 20) / std::max<int64_t>(w.in, 1) / 64 * 64);
-  at::Tensor y = at::empty({rows, w.out}, x.options());
+  // Without a fast bf16 GEMM (cpu_matmul.h) the product runs in fp32.
+  const bool widen = x.scalar_type() == at::kBFloat16 && !bf16_gemm_is_fast();
+  if (widen) x2 = x2.to(at::kFloat);
+  at::Tensor y = at::empty({rows, w.out}, x2.options());
   at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, at::kFloat);
   for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
     const int64_t n = std::min(tile, w.out - t0);
     at::parallel_for(t0, t0 + n, 16, [&](int64_t o0, int64_t o1) {
       kernels::twolevel_dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
     });
-    at::Tensor wt = buf.narrow(0, 0, n).to(x.scalar_type());
+    at::Tensor wt = buf.narrow(0, 0, n).to(x2.scalar_type());
     y.narrow(1, t0, n).copy_(at::mm(x2, wt.t()));
   }
-  return y.view(out_shape);
+  return (widen ? y.to(at::kBFloat16) : y).view(out_shape);
 }
 
 void TwoLevelLinear::row_product(const float* x, float* y, int64_t o0, int64_t o1) const {
