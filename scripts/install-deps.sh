@@ -9,7 +9,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config git ca-certificates \
   clang clang-format libclang-rt-14-dev \
-  libtorch-dev libopenblas0-pthread \
+  libtorch-dev libopenblas0-pthread libopenblas0-openmp \
   libsentencepiece-dev sentencepiece libonig-dev libicu-dev python3 \
   qt6-base-dev libqt6svg6 libqcustomplot-dev libgl-dev \
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev \
