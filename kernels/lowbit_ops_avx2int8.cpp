@@ -1,4 +1,4 @@
-// AVX2 kernels on the Blocks64 layout for 2- and 4-bit codes: the scheme of the VNNI kernels
+// AVX2 kernels on the Blocks64 layout for 2-, 4- and 8-bit codes: the scheme of the VNNI kernels
 // (lowbit_ops_vnni.cpp) with the instructions an AVX2-only CPU has (AMD Zen 2/3, most laptops
 // before 2021). Activations are rounded to int8 per block of 64 inputs with a scale per block;
 // a block's 64 codes become two vectors of 32 bytes (inputs 0-31 and 32-63) in two or three
@@ -6,7 +6,7 @@
 // 2 · 15 · 127, no saturation for codes below 16) and vpmaddwd with ones widens them to int32.
 // Scale and the activations' step apply per block (or per group) in fp32; the zero-point is the
 // usual rank-1 term on exact fp32 group sums of x. The exact bit-plane kernels (avx2) do a masked
-// add per code bit and plane, about 4x the instructions at 4 bits; they keep 1, 3 and 8 bits.
+// add per code bit and plane, about 4x the instructions at 4 bits; they keep 1 and 3 bits.
 #define HQQ_LOWBIT_NS avx2int8
 #include <immintrin.h>
 
@@ -26,15 +26,18 @@ using avx2int8::row_meta;
 using avx2int8::zero_term;
 
 bool supports(const LowbitMatrix& w) {
-  return w.layout == LowbitLayout::Blocks64 && (w.nbits == 2 || w.nbits == 4) && w.group % 4 == 0 &&
-         (w.group % 64 == 0 || 64 % w.group == 0);
+  return w.layout == LowbitLayout::Blocks64 && (w.nbits == 2 || w.nbits == 4 || w.nbits == 8) &&
+         w.group % 4 == 0 && (w.group % 64 == 0 || 64 % w.group == 0);
 }
 
 // A block's codes as bytes: lo = inputs 0-31, hi = inputs 32-63 (lowbit_matrix.h's layout:
 // 4-bit byte b holds inputs b and b+32; 2-bit byte b holds b, b+16, b+32, b+48).
 template <int NB>
 inline void codes64(const uint8_t* p, __m256i* lo, __m256i* hi) {
-  if constexpr (NB == 4) {
+  if constexpr (NB == 8) {
+    *lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    *hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+  } else if constexpr (NB == 4) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     const __m256i m = _mm256_set1_epi8(15);
     *lo = _mm256_and_si256(v, m);
@@ -89,11 +92,20 @@ void quantize_x(const float* x, int64_t rows, int64_t in_padded, QuantizedX* out
 }
 
 // int32 sums of 4 consecutive inputs per lane: lane l of the result covers inputs 4l..4l+3 of
-// the 32 the codes and activations stand for.
+// the 32 the codes and activations stand for. 8-bit codes would overflow vpmaddubsw's int16
+// pair sums (2 · 255 · 127): they go in as two nibbles, the high one weighted by 16.
+template <int NB>
 inline __m256i dot32(__m256i codes, const int8_t* x) {
-  const __m256i p =
-      _mm256_maddubs_epi16(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  if constexpr (NB == 8) {
+    const __m256i m = _mm256_set1_epi8(15);
+    const __m256i l = _mm256_maddubs_epi16(_mm256_and_si256(codes, m), xv);
+    const __m256i h = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(codes, 4), m), xv);
+    return _mm256_add_epi32(_mm256_madd_epi16(h, _mm256_set1_epi16(16)),
+                            _mm256_madd_epi16(l, _mm256_set1_epi16(1)));
+  } else {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, xv), _mm256_set1_epi16(1));
+  }
 }
 
 template <int NB, int M>
@@ -135,12 +147,17 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
         codes64<NB>(row + b * blk_bytes, &lo, &hi);
         for (int m = 0; m < M; ++m) {
           const int8_t* xb = xq.q.data() + m * w.in_padded + b * 64;
-          // One group: the two halves' int16 pair sums add before widening (at most 7620).
-          const __m256i p = _mm256_add_epi16(
-              _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb))),
-              _mm256_maddubs_epi16(hi,
-                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 32))));
-          const __m256i d = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+          __m256i d;
+          if constexpr (NB == 8) {
+            d = _mm256_add_epi32(dot32<8>(lo, xb), dot32<8>(hi, xb + 32));
+          } else {
+            // One group: the two halves' int16 pair sums add before widening (at most 7620).
+            const __m256i p = _mm256_add_epi16(
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb))),
+                _mm256_maddubs_epi16(
+                    hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 32))));
+            d = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+          }
           acc[m][k] =
               _mm256_fmadd_ps(_mm256_cvtepi32_ps(d),
                               _mm256_set1_ps(c[static_cast<size_t>(m * blocks + b)]), acc[m][k]);
@@ -163,9 +180,9 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
         for (int m = 0; m < M; ++m) {
           const int8_t* xb = xq.q.data() + m * w.in_padded + b * 64;
           const __m256 step = _mm256_set1_ps(xq.step[static_cast<size_t>(m * blocks + b)]);
-          acc[m][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32(lo, xb)), _mm256_mul_ps(s_lo, step),
-                                      acc[m][0]);
-          acc[m][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32(hi, xb + 32)),
+          acc[m][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32<NB>(lo, xb)),
+                                      _mm256_mul_ps(s_lo, step), acc[m][0]);
+          acc[m][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32<NB>(hi, xb + 32)),
                                       _mm256_mul_ps(s_hi, step), acc[m][1]);
         }
       }
@@ -194,7 +211,9 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
     quantize_x(x + m0 * w.in_padded, r, w.in_padded, &xq);
     const float* xs = xsum + m0 * w.groups_per_row();
     float* ym = y + m0 * ldy;
-    if (w.nbits == 4)
+    if (w.nbits == 8)
+      gemv_nb<8>(w, xq, xs, r, ym, ldy, o0, o1);
+    else if (w.nbits == 4)
       gemv_nb<4>(w, xq, xs, r, ym, ldy, o0, o1);
     else
       gemv_nb<2>(w, xq, xs, r, ym, ldy, o0, o1);
@@ -245,7 +264,9 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
 }
 
 void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
-  if (w.nbits == 4)
+  if (w.nbits == 8)
+    dequantize_nb<8>(w, o0, o1, out, ld);
+  else if (w.nbits == 4)
     dequantize_nb<4>(w, o0, o1, out, ld);
   else
     dequantize_nb<2>(w, o0, o1, out, ld);

