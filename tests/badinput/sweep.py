@@ -443,6 +443,15 @@ def build_cases(fx, work, hqq):
         "text-is-folder": (["ppl", chat, "--text", work], "error"),
         "model-is-file": (["info", text], "error"),
         "model-missing": (["info", os.path.join(work, "nothing-here")], "error"),
+        # quantized embeddings / lm_head: widths, one tied matrix with two formats, a group
+        # larger than the hidden size (64), a plan value out of range
+        "embed-bits-3": (["-q", "quantize", chat, "-o", out("e3"), "--embed-bits", "3"], "error"),
+        "embed-head-conflict": (["-q", "quantize", chat, "-o", out("eh"), "--embed-bits", "4",
+                                 "--lm-head-bits", "8"], "error"),
+        "lm-head-group": (["-q", "quantize", gqa, "-o", out("lh"), "--lm-head-bits", "8"], "error"),
+        "plan-embed-bits": (["-q", "quantize", chat, "-o", out("pe"), "--plan",
+                             config_text("plan-embed", '{"embed_bits": 5}') + "/config.json"],
+                            "error"),
         "plan-deep": (["-q", "quantize", chat, "-o", out("plan"), "--plan",
                        config_text("plan", "[" * 100000 + "]" * 100000) + "/config.json"], "error"),
     }
