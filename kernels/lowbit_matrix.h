@@ -14,12 +14,21 @@
 //   6-7);  3-bit: the 2-bit block of the low bits, then a 64-bit mask of bit 2;  4-bit: byte b
 //   holds inputs b (low nibble) and b+32 (high nibble);  8-bit: the bytes.
 // Rows are padded with code 0 to a multiple of the block.
+//
+// Blocks64x16 (AVX-512 VNNI, 2/4/8 bits): the same 64-input blocks and bytes per block, but runs
+// of 16 consecutive blocks (a row's last run may be shorter, n blocks) are interleaved so that
+// one 64-byte load holds 4 consecutive inputs of each of the 16 blocks, lane l = block l of the
+// run. The codes of a block's input i sit in plane p = i / (64·nbits/8) of vector
+// v = (i mod 64·nbits/8) / 4, byte 4l + i mod 4 of that vector (vectors of a run of n blocks
+// are 4n bytes apart), bits [nbits·p, nbits·(p+1)). A vpdpbusd then adds the products of a whole
+// run's lane-blocks at once and each block's int32 sum stays in its own lane: the block scales
+// are applied once per run of 16 blocks instead of once per block.
 #include <cstddef>
 #include <cstdint>
 
 namespace hqq::kernels {
 
-enum class LowbitLayout { BitPlanes16, Blocks64 };
+enum class LowbitLayout { BitPlanes16, Blocks64, Blocks64x16 };
 
 struct LowbitMatrix {
   int64_t out = 0, in = 0;
@@ -41,7 +50,21 @@ inline int64_t round_up(int64_t n, int64_t m) {
   return (n + m - 1) / m * m;
 }
 inline int64_t block_of(LowbitLayout l) {
-  return l == LowbitLayout::Blocks64 ? 64 : 16;
+  return l == LowbitLayout::BitPlanes16 ? 16 : 64;
+}
+// Blocks64x16: blocks per run, and where input i of block b of a row sits (byte offset from
+// the row's start, and the shift of its code inside that byte).
+constexpr int64_t kRunBlocks = 16;
+struct CodeSlot {
+  int64_t byte;
+  int shift;
+};
+inline CodeSlot blocks64x16_slot(int nbits, int64_t blocks, int64_t b, int64_t i) {
+  const int64_t r0 = b / kRunBlocks * kRunBlocks,
+                n = blocks - r0 < kRunBlocks ? blocks - r0 : kRunBlocks;
+  const int64_t span = 64 * nbits / 8;  // inputs per plane
+  const int64_t p = i / span, v = (i % span) / 4;
+  return {r0 * 8 * nbits + v * 4 * n + 4 * (b - r0) + i % 4, static_cast<int>(nbits * p)};
 }
 inline int64_t LowbitMatrix::block() const {
   return block_of(layout);

@@ -12,6 +12,7 @@ extern const LowbitOps kLowbitOps_avx2;
 extern const LowbitOps kLowbitOps_avx2int8;
 extern const LowbitOps kLowbitOps_avx512;
 extern const LowbitOps kLowbitOps_avx512vnni;
+extern const LowbitOps kLowbitOps_avx512vnni16;
 
 const LowbitOps& lowbit_ops_scalar() {
   return kLowbitOps_scalar;
@@ -26,26 +27,44 @@ std::vector<const LowbitOps*> lowbit_ops_variants() {
     // AVX-512 CPU it is listed (and tested) but the wider variants after it serve first.
     if (family == "avx2" || family == "avx512") v.push_back(&kLowbitOps_avx2int8);
     if (family == "avx512") v.push_back(&kLowbitOps_avx512);
-    if (family == "avx512" && detect_cpu_features().avx512vnni) v.push_back(&kLowbitOps_avx512vnni);
+    if (family == "avx512" && detect_cpu_features().avx512vnni) {
+      v.push_back(&kLowbitOps_avx512vnni);
+      v.push_back(&kLowbitOps_avx512vnni16);
+    }
     // HQQ_LOWBIT_KERNELS=exact keeps only the kernels that compute in fp32 throughout (no int8
     // activations), for comparisons; =scalar keeps only the portable one.
     const char* env = std::getenv("HQQ_LOWBIT_KERNELS");
     const std::string policy = env ? env : "";
     if (policy == "exact") std::erase_if(v, [](const LowbitOps* o) { return !o->exact; });
     if (policy == "scalar") v.resize(1);
+    // =blocks64: not the interleaved layout (the kernels before it, for before/after figures).
+    if (policy == "blocks64") std::erase(v, &kLowbitOps_avx512vnni16);
     return v;
   }();
   return variants;
 }
 
+// The layout whose best kernel comes latest in the variants' list (the fastest one); layouts are
+// tried newest first, so a tie goes to the newer.
 LowbitLayout preferred_lowbit_layout(int nbits, int64_t in, int64_t group) {
-  LowbitMatrix probe;
-  probe.in = in;
-  probe.group = group;
-  probe.nbits = nbits;
-  probe.layout = LowbitLayout::Blocks64;
-  return lowbit_ops_variants().back()->supports(probe) ? LowbitLayout::Blocks64
-                                                       : LowbitLayout::BitPlanes16;
+  const auto& v = lowbit_ops_variants();
+  LowbitLayout best = LowbitLayout::BitPlanes16;
+  size_t best_rank = 0;
+  for (LowbitLayout layout :
+       {LowbitLayout::Blocks64x16, LowbitLayout::Blocks64, LowbitLayout::BitPlanes16}) {
+    LowbitMatrix probe;
+    probe.in = in;
+    probe.in_padded = round_up(in, block_of(layout));
+    probe.group = group;
+    probe.nbits = nbits;
+    probe.layout = layout;
+    for (size_t r = v.size(); r-- > 0;)
+      if (v[r]->supports(probe)) {
+        if (r > best_rank) best_rank = r, best = layout;
+        break;
+      }
+  }
+  return best;
 }
 
 const LowbitOps& lowbit_ops(const LowbitMatrix& w) {

@@ -33,7 +33,7 @@ float half_to_float(uint16_t h) {
 int64_t lowbit_row_bytes(int nbits, int64_t in, LowbitLayout layout) {
   const int64_t padded = round_up(in, block_of(layout));
   if (nbits == 8) return padded;
-  return layout == LowbitLayout::Blocks64 ? padded / 64 * 8 * nbits : padded / 16 * nbits * 2;
+  return layout == LowbitLayout::BitPlanes16 ? padded / 16 * nbits * 2 : padded / 64 * 8 * nbits;
 }
 
 int64_t LowbitMatrix::row_bytes() const {
@@ -119,6 +119,14 @@ void lowbit_pack_rows(const uint8_t* codes, int64_t in, int nbits, LowbitLayout 
   for (int64_t o = o0; o < o1; ++o) {
     const uint8_t* row = codes + o * in;
     uint8_t* out = dst + o * row_bytes;
+    if (layout == LowbitLayout::Blocks64x16) {
+      std::memset(out, 0, static_cast<size_t>(row_bytes));
+      for (int64_t i = 0; i < in; ++i) {
+        const CodeSlot s = blocks64x16_slot(nbits, blocks, i / 64, i % 64);
+        out[s.byte] = static_cast<uint8_t>(out[s.byte] | (row[i] << s.shift));
+      }
+      continue;
+    }
     if (nbits == 8) {
       std::memcpy(out, row, static_cast<size_t>(in));
       std::memset(out + in, 0, static_cast<size_t>(padded - in));
@@ -145,6 +153,10 @@ void lowbit_pack_rows(const uint8_t* codes, int64_t in, int nbits, LowbitLayout 
 
 int lowbit_code_at(const LowbitMatrix& w, int64_t o, int64_t i) {
   const uint8_t* row = w.codes + o * w.row_bytes();
+  if (w.layout == LowbitLayout::Blocks64x16) {
+    const CodeSlot s = blocks64x16_slot(w.nbits, w.blocks_per_row(), i / 64, i % 64);
+    return (row[s.byte] >> s.shift) & ((1 << w.nbits) - 1);
+  }
   if (w.nbits == 8) return row[i];
   if (w.layout == LowbitLayout::Blocks64)
     return code_in_block64(row + (i / 64) * 8 * w.nbits, w.nbits, static_cast<int>(i % 64));

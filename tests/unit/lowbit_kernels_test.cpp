@@ -29,7 +29,13 @@ uint16_t float_to_half(float f) {  // round to nearest even, normal range only (
   return static_cast<uint16_t>(h);
 }
 
-const LowbitLayout kLayouts[] = {LowbitLayout::BitPlanes16, LowbitLayout::Blocks64};
+const LowbitLayout kLayouts[] = {LowbitLayout::BitPlanes16, LowbitLayout::Blocks64,
+                                 LowbitLayout::Blocks64x16};
+
+// Blocks64x16 holds 2-, 4- and 8-bit codes only.
+bool layout_holds(LowbitLayout layout, int nbits) {
+  return layout != LowbitLayout::Blocks64x16 || nbits == 2 || nbits == 4 || nbits == 8;
+}
 
 struct Layer {
   int64_t out, in, group;
@@ -79,7 +85,8 @@ TEST(LowbitKernels, PackAndUnpackRoundTrip) {
   std::mt19937 rng(1);
   for (LowbitLayout layout : kLayouts)
     for (int nb : {1, 2, 3, 4, 8})
-      for (int64_t in : {16, 40, 8, 2048, 200}) {
+      for (int64_t in : {16, 40, 8, 2048, 200, 1088, 1600}) {
+        if (!layout_holds(layout, nb)) continue;
         Layer l(3, in, 8, nb, rng, layout);
         std::vector<uint8_t> back(l.codes.size());
         lowbit_unpack_rows(l.view, 0, 3, back.data());
@@ -155,12 +162,18 @@ TEST(LowbitKernels, EveryVariantMatchesDequantizeThenMatmul) {
                         {4, 320, 64},
                         {3, 448, 64},
                         {5, 384, 192},
-                        {6, 256, 4}};
+                        {6, 256, 4},
+                        // whole and partial runs of 16 blocks (Blocks64x16)
+                        {3, 2112, 32},
+                        {4, 1600, 16},
+                        {3, 3072, 128},
+                        {2, 1536, 192}};
   std::map<std::string, int> checked;
   for (const LowbitOps* ops : lowbit_ops_variants())
     for (LowbitLayout layout : kLayouts)
       for (int nb : {1, 2, 3, 4, 8})
         for (const Case& c : cases) {
+          if (!layout_holds(layout, nb)) continue;
           Layer l(c.out, c.in, c.group, nb, rng, layout);
           if (!ops->supports(l.view)) continue;
           for (int64_t rows : {1, 3, 8, 11}) check_case(*ops, l, rows, rng);
