@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/base/error.h"
+#include "core/base/huge_pages.h"
 #include "core/io/checkpoint.h"
 #include "core/model/cpu_matmul.h"
 #include "core/quant/frozen_matmul.h"
@@ -21,9 +22,9 @@ TwoLevelLinear::TwoLevelLinear(TwoLevelPacked packed, at::Tensor bias, at::Scala
       bias_(bias.defined() ? bias.to(compute_dtype) : bias),
       compute_dtype_(compute_dtype),
       rotation_(rotation) {
-  p_.codes = p_.codes.contiguous();
-  p_.meta = p_.meta.contiguous();
-  p_.super = p_.super.contiguous();
+  // Streamed every decoded token: on huge pages (core/base/huge_pages.h) when on the CPU.
+  for (at::Tensor* t : {&p_.codes, &p_.meta, &p_.super})
+    *t = t->device().is_cpu() ? copy_to_huge_pages(*t) : t->contiguous();
 }
 
 kernels::TwoLevelView TwoLevelLinear::view() const {
@@ -191,7 +192,12 @@ std::unique_ptr<TwoLevelLinear> load_twolevel_linear(const Checkpoint& ckpt,
           std::to_string(K) + " inputs (expected " + std::to_string(rot.block) + ")");
   }
   at::Tensor bias = has_bias ? need("bias") : at::Tensor();
-  return std::make_unique<TwoLevelLinear>(std::move(p), bias, compute_dtype, rot);
+  const bool cpu = p.codes.device().is_cpu();
+  auto layer = std::make_unique<TwoLevelLinear>(std::move(p), bias, compute_dtype, rot);
+  // The layer copied its parts (onto huge pages): the file's pages it read are not needed.
+  if (cpu)
+    for (const char* key : {".tl_codes", ".tl_meta", ".tl_super"}) ckpt.release(prefix + key);
+  return layer;
 }
 
 }  // namespace hqq
