@@ -201,46 +201,56 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
   }
 }
 
-// Rows back to fp32: each run's vectors are unpacked plane by plane into the blocks' 64 codes
-// in input order, then scaled 16 inputs at a time (groups are 16 inputs or more here).
+// Rows back to fp32. Four consecutive vectors of a run hold, for each block, 16 consecutive
+// inputs of every plane; a 4×4 transpose of dwords inside each 128-bit lane turns them into
+// 16 codes in input order per (lane, block), which are scaled 16 at a time (groups are 16
+// inputs or more here). No byte goes through memory between loading and storing.
 template <int NB>
 void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
   constexpr int S = 8 / NB, V = 2 * NB, span = 64 / S;
   const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row();
   std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
-  alignas(64) uint8_t codes[kRunBlocks * 64];
-  alignas(64) uint8_t plane[64];
+  const __m512i low = _mm512_set1_epi8(static_cast<char>((1 << NB) - 1));
   for (int64_t o = o0; o < o1; ++o) {
     row_meta(w, o, s.data(), u.data());
     const uint8_t* row = w.codes + o * w.row_bytes();
     float* dst = out + (o - o0) * ld;
     for (int64_t r0 = 0; r0 < blocks; r0 += kRunBlocks) {
       const int64_t n = std::min<int64_t>(kRunBlocks, blocks - r0);
+      const __mmask64 mask = run_mask(n);
       const uint8_t* run = row + r0 * 8 * NB;
-      for (int v = 0; v < V; ++v) {
-        const __m512i c = _mm512_maskz_loadu_epi8(run_mask(n), run + v * 4 * n);
-        for (int p = 0; p < S; ++p) {
-          const __m512i q = _mm512_and_si512(_mm512_srli_epi16(c, NB * p),
-                                             _mm512_set1_epi8(static_cast<char>((1 << NB) - 1)));
-          _mm512_store_si512(plane, q);
-          for (int64_t l = 0; l < n; ++l)
-            std::memcpy(codes + l * 64 + p * span + 4 * v, plane + 4 * l, 4);
-        }
+      for (int v0 = 0; v0 < V; v0 += 4) {
+        __m512i c[4];
+        for (int k = 0; k < 4; ++k) c[k] = _mm512_maskz_loadu_epi8(mask, run + (v0 + k) * 4 * n);
+        const __m512i t0 = _mm512_unpacklo_epi32(c[0], c[1]),
+                      t1 = _mm512_unpackhi_epi32(c[0], c[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(c[2], c[3]),
+                      t3 = _mm512_unpackhi_epi32(c[2], c[3]);
+        // r[k], 128-bit lane L: the 16 bytes of block 4L + k for vectors v0 … v0 + 3.
+        const __m512i r[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                              _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+        for (int p = 0; p < S; ++p)
+          for (int k = 0; k < 4; ++k) {
+            const __m512i q = _mm512_and_si512(_mm512_srli_epi16(r[k], NB * p), low);
+            alignas(64) uint8_t bytes[64];
+            _mm512_store_si512(bytes, q);
+            for (int L = 0; L < 4; ++L) {
+              const int64_t l = 4 * L + k;
+              if (l >= n) break;
+              const int64_t i0 = (r0 + l) * 64 + p * span + 4 * v0;
+              if (i0 >= w.in) continue;
+              const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                  _mm_load_si128(reinterpret_cast<const __m128i*>(bytes + 16 * L))));
+              const int64_t g = i0 / w.group;
+              const __m512 v = _mm512_fmadd_ps(f, _mm512_set1_ps(s[static_cast<size_t>(g)]),
+                                               _mm512_set1_ps(u[static_cast<size_t>(g)]));
+              if (i0 + 16 <= w.in)
+                _mm512_storeu_ps(dst + i0, v);
+              else
+                _mm512_mask_storeu_ps(dst + i0, static_cast<__mmask16>((1u << (w.in - i0)) - 1), v);
+            }
+          }
       }
-      for (int64_t l = 0; l < n; ++l)
-        for (int k = 0; k < 4; ++k) {
-          const int64_t i0 = (r0 + l) * 64 + 16 * k;
-          if (i0 >= w.in) break;
-          const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-              _mm_load_si128(reinterpret_cast<const __m128i*>(codes + l * 64 + 16 * k))));
-          const int64_t g = i0 / w.group;
-          const __m512 v = _mm512_fmadd_ps(q, _mm512_set1_ps(s[static_cast<size_t>(g)]),
-                                           _mm512_set1_ps(u[static_cast<size_t>(g)]));
-          if (i0 + 16 <= w.in)
-            _mm512_storeu_ps(dst + i0, v);
-          else
-            _mm512_mask_storeu_ps(dst + i0, static_cast<__mmask16>((1u << (w.in - i0)) - 1), v);
-        }
     }
   }
 }

@@ -119,11 +119,26 @@ void lowbit_pack_rows(const uint8_t* codes, int64_t in, int nbits, LowbitLayout 
   for (int64_t o = o0; o < o1; ++o) {
     const uint8_t* row = codes + o * in;
     uint8_t* out = dst + o * row_bytes;
-    if (layout == LowbitLayout::Blocks64x16) {
-      std::memset(out, 0, static_cast<size_t>(row_bytes));
-      for (int64_t i = 0; i < in; ++i) {
-        const CodeSlot s = blocks64x16_slot(nbits, blocks, i / 64, i % 64);
-        out[s.byte] = static_cast<uint8_t>(out[s.byte] | (row[i] << s.shift));
+    if (layout == LowbitLayout::Blocks64x16) {  // see blocks64x16_slot
+      const int S = 8 / nbits, span = 64 / S, V = 2 * nbits;
+      for (int64_t r0 = 0; r0 < blocks; r0 += kRunBlocks) {
+        const int64_t n = std::min<int64_t>(kRunBlocks, blocks - r0);
+        uint8_t* run = out + r0 * 8 * nbits;
+        for (int64_t l = 0; l < n; ++l) {
+          const int64_t b = r0 + l, len = std::min<int64_t>(64, in - b * 64);
+          const uint8_t* c = row + b * 64;
+          if (len < 64) {  // the padded tail: code 0
+            std::memset(tail, 0, sizeof tail);
+            std::memcpy(tail, c, static_cast<size_t>(len));
+            c = tail;
+          }
+          for (int v = 0; v < V; ++v)
+            for (int k = 0; k < 4; ++k) {
+              int byte = 0;
+              for (int p = 0; p < S; ++p) byte |= c[p * span + 4 * v + k] << (nbits * p);
+              run[v * 4 * n + 4 * l + k] = static_cast<uint8_t>(byte);
+            }
+        }
       }
       continue;
     }
