@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/lowbit_ops.h"
+
 namespace hqq::kernels {
 
 template <int N>
@@ -46,6 +48,30 @@ inline void with_rows(int64_t rows, F&& f) {
       return f(Int<7>{});
     default:
       return f(Int<8>{});
+  }
+}
+
+// 2, 4; anything else is 8 (the widths the int8-activation kernels on Blocks64 / Blocks64x16
+// take).
+template <typename F>
+inline void with_int8_nbits(int nbits, F&& f) {
+  if (nbits == 2) return f(Int<2>{});
+  if (nbits == 4) return f(Int<4>{});
+  return f(Int<8>{});
+}
+
+// The int8-activation kernels' batch loop: rows of x go kMaxGemvRows at a time through
+// `quantize(x_rows, rows, in_padded, &xq)` (into a per-thread XQ reused from call to call), then
+// `product(xq, xsum_rows, rows, y_rows)` reads every code once for that batch.
+template <typename XQ, typename Quantize, typename Product>
+inline void in_activation_batches(int64_t in_padded, int64_t groups, const float* x,
+                                  const float* xsum, int64_t rows, float* y, int64_t ldy,
+                                  Quantize&& quantize, Product&& product) {
+  thread_local XQ xq;
+  for (int64_t m0 = 0; m0 < rows; m0 += kMaxGemvRows) {
+    const int64_t r = rows - m0 < kMaxGemvRows ? rows - m0 : kMaxGemvRows;
+    quantize(x + m0 * in_padded, r, in_padded, &xq);
+    product(static_cast<const XQ&>(xq), xsum + m0 * groups, r, y + m0 * ldy);
   }
 }
 

@@ -205,19 +205,12 @@ void gemv_nb(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, int
 
 void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
           int64_t ldy, int64_t o0, int64_t o1) {
-  thread_local QuantizedX xq;
-  for (int64_t m0 = 0; m0 < rows; m0 += kMaxGemvRows) {
-    const int64_t r = std::min<int64_t>(kMaxGemvRows, rows - m0);
-    quantize_x(x + m0 * w.in_padded, r, w.in_padded, &xq);
-    const float* xs = xsum + m0 * w.groups_per_row();
-    float* ym = y + m0 * ldy;
-    if (w.nbits == 8)
-      gemv_nb<8>(w, xq, xs, r, ym, ldy, o0, o1);
-    else if (w.nbits == 4)
-      gemv_nb<4>(w, xq, xs, r, ym, ldy, o0, o1);
-    else
-      gemv_nb<2>(w, xq, xs, r, ym, ldy, o0, o1);
-  }
+  in_activation_batches<QuantizedX>(
+      w.in_padded, w.groups_per_row(), x, xsum, rows, y, ldy, quantize_x,
+      [&](const QuantizedX& xq, const float* xs, int64_t r, float* ym) {
+        with_int8_nbits(w.nbits,
+                        [&](auto NB) { gemv_nb<NB.value>(w, xq, xs, r, ym, ldy, o0, o1); });
+      });
 }
 
 template <int NB>
@@ -264,12 +257,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
 }
 
 void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
-  if (w.nbits == 8)
-    dequantize_nb<8>(w, o0, o1, out, ld);
-  else if (w.nbits == 4)
-    dequantize_nb<4>(w, o0, o1, out, ld);
-  else
-    dequantize_nb<2>(w, o0, o1, out, ld);
+  with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ namespace hqq::kernels {
 
 namespace {
 
+using avx512vnni16::quantize_block64;
 using avx512vnni16::row_meta;
 
 bool supports(const LowbitMatrix& w) {
@@ -56,18 +57,8 @@ void quantize_x(const float* x, int64_t rows, int64_t in_padded, QuantizedX* out
   alignas(64) int32_t words[16];
   for (int64_t m = 0; m < rows; ++m)
     for (int64_t b = 0; b < blocks; ++b) {
-      const float* xb = x + m * in_padded + b * 64;
-      __m512 mx = _mm512_setzero_ps();
-      for (int k = 0; k < 4; ++k)
-        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * k)));
-      const float amax = _mm512_reduce_max_ps(mx);
-      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-      out->step[static_cast<size_t>(m * runs * kRunBlocks + b)] = amax / 127.0f;
-      for (int k = 0; k < 4; ++k) {
-        const __m512i i32 =
-            _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * k), _mm512_set1_ps(inv)));
-        _mm_store_si128(reinterpret_cast<__m128i*>(words) + k, _mm512_cvtsepi32_epi8(i32));
-      }
+      out->step[static_cast<size_t>(m * runs * kRunBlocks + b)] =
+          quantize_block64(x + m * in_padded + b * 64, reinterpret_cast<int8_t*>(words));
       int32_t* dst = out->q.data() + ((m * runs + b / kRunBlocks) * 16) * 16 + b % kRunBlocks;
       for (int j = 0; j < 16; ++j) dst[j * 16] = words[j];
     }
@@ -186,19 +177,12 @@ void gemv_nb(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, int
 
 void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows, float* y,
           int64_t ldy, int64_t o0, int64_t o1) {
-  thread_local QuantizedX xq;
-  for (int64_t m0 = 0; m0 < rows; m0 += kMaxGemvRows) {
-    const int64_t r = std::min<int64_t>(kMaxGemvRows, rows - m0);
-    quantize_x(x + m0 * w.in_padded, r, w.in_padded, &xq);
-    const float* xs = xsum + m0 * w.groups_per_row();
-    float* ym = y + m0 * ldy;
-    if (w.nbits == 2)
-      gemv_nb<2>(w, xq, xs, r, ym, ldy, o0, o1);
-    else if (w.nbits == 4)
-      gemv_nb<4>(w, xq, xs, r, ym, ldy, o0, o1);
-    else
-      gemv_nb<8>(w, xq, xs, r, ym, ldy, o0, o1);
-  }
+  in_activation_batches<QuantizedX>(
+      w.in_padded, w.groups_per_row(), x, xsum, rows, y, ldy, quantize_x,
+      [&](const QuantizedX& xq, const float* xs, int64_t r, float* ym) {
+        with_int8_nbits(w.nbits,
+                        [&](auto NB) { gemv_nb<NB.value>(w, xq, xs, r, ym, ldy, o0, o1); });
+      });
 }
 
 // Rows back to fp32. Four consecutive vectors of a run hold, for each block, 16 consecutive
@@ -256,9 +240,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
 }
 
 void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
-  if (w.nbits == 2) return dequantize_nb<2>(w, o0, o1, out, ld);
-  if (w.nbits == 4) return dequantize_nb<4>(w, o0, o1, out, ld);
-  dequantize_nb<8>(w, o0, o1, out, ld);
+  with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
 }  // namespace

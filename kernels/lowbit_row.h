@@ -40,4 +40,20 @@ inline float zero_term(const float* u, const float* xsum, int64_t groups) {
   return z;
 }
 
+#if defined(__AVX512F__)
+// 64 activations rounded to int8 with one scale (absmax / 127), into q[0..63]; returns the step.
+inline float quantize_block64(const float* xb, int8_t* q) {
+  __m512 mx = _mm512_setzero_ps();
+  for (int k = 0; k < 4; ++k) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * k)));
+  const float amax = _mm512_reduce_max_ps(mx);
+  const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+  for (int k = 0; k < 4; ++k) {
+    const __m512i i32 =
+        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * k), _mm512_set1_ps(inv)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16 * k), _mm512_cvtsepi32_epi8(i32));
+  }
+  return amax / 127.0f;
+}
+#endif
+
 }  // namespace hqq::kernels::HQQ_LOWBIT_NS
