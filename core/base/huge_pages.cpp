@@ -25,8 +25,8 @@ at::Tensor empty_on_huge_pages(const std::vector<int64_t>& sizes, at::ScalarType
   // only backs 2 MiB extents the mapping covers whole), so nothing is allocated past the end.
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t span = (bytes + page - 1) / page * page;
-  void* raw = ::mmap(nullptr, span + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* raw =
+      ::mmap(nullptr, span + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const auto base = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t start = (base + kHugePage - 1) / kHugePage * kHugePage;
