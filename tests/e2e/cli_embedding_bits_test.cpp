@@ -80,4 +80,34 @@ TEST(Cli, EmbeddingAndHeadBitsAreRefusedWhereTheyCannotApply) {
   EXPECT_EQ(nlohmann::json::parse(dry.out)["embed_bits"], 8);
 }
 
+// An untied model: the embedding and the head are two matrices, each at its own width.
+TEST(Cli, UntiedEmbeddingAndHeadAreQuantizedApart) {
+  TempDir tmp;
+  const std::string src = (hqq::test::fixtures() / "models" / "llama_gqa_fp32").string();
+  const std::string q = (tmp / "q").string(), qe = (tmp / "qe").string();
+  const std::string base = "--json -q quantize " + src + " --preset 4bit-g64 -o ";
+  Result a = hqq(base + q), b = hqq(base + qe + " --embed-bits 4 --lm-head-bits 4");
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(jb["layers"].size(), ja["layers"].size() + 2);  // two matrices, not one
+  // Two 256 x 64 fp32 matrices (65.5 kB each) at 4.5 bits: ~113 kB smaller.
+  EXPECT_GT(ja["output_bytes"].get<double>() - jb["output_bytes"].get<double>(), 1.0e5);
+  Result info = hqq("info " + qe);
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("embeddings 4-bit"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("lm_head 4-bit"), std::string::npos) << info.out;
+  const std::string st = hqq::test::read_file(tmp / "qe" / "model.safetensors");
+  EXPECT_EQ(st.find("model.embed_tokens.weight"), std::string::npos);
+  EXPECT_EQ(st.find("lm_head.weight"), std::string::npos);
+  // Loaded back (the fixture has no tokenizer: the export is what runs the model's loader),
+  // both matrices come out dense again.
+  const std::string plain = (tmp / "plain").string();
+  Result ex = hqq("-q export-dequantized " + qe + " -o " + plain);
+  ASSERT_EQ(ex.code, 0) << ex.err;
+  const std::string pst = hqq::test::read_file(tmp / "plain" / "model.safetensors");
+  EXPECT_NE(pst.find("model.embed_tokens.weight"), std::string::npos);
+  EXPECT_NE(pst.find("lm_head.weight"), std::string::npos);
+}
+
 }  // namespace
