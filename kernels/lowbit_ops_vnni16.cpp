@@ -81,7 +81,10 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
   constexpr int V = 2 * NB;         // vectors per run
   constexpr int A = S > G ? S : G;  // int32 accumulators: one per (plane, group) that occurs
   const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row(), runs = xq.runs;
-  std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
+  // Only the table needs the row's scales in fp32 (row_meta also makes u, which goes unused:
+  // the zero term is taken from the fp16 rows below).
+  const size_t table_groups = SC == Scales::Table ? static_cast<size_t>(groups) : 0;
+  std::vector<float> s(table_groups), u(table_groups);
   // Table: the scale of each (group within the block, block), padded to whole runs with zeros.
   std::vector<float> sb(SC == Scales::Table ? static_cast<size_t>(G * runs * kRunBlocks) : 0, 0.0f);
   const int64_t row_bytes = w.row_bytes(), per_group = G > 1 ? 1 : w.group / 64;
