@@ -552,4 +552,31 @@ TEST(Cli, GreedyDecodeOfTheQuantizedDemoIsUnchangedOnExactKernels) {
   }
 }
 
+// HQQ_LOWBIT_KERNELS=blocks64 (the before/after switch of docs/RESULTS.md) serves the kernels
+// of the Blocks64 layout instead of the interleaved one, and the model scores the same: both
+// round activations to int8 per block of 64 alike and differ only in fp32 summation order.
+TEST(Cli, Blocks64PolicyServesTheOlderKernelAndScoresTheSame) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  const std::string q = (tmp / "q").string();
+  ASSERT_EQ(hqq("-q quantize " + demo + " -o " + q + " --preset 4bit-g64").code, 0);
+  hqq::test::write_file(tmp / "t.txt", hqq::test::read_file(hqq::test::shared_data() / "corpora" /
+                                                            "moby-dick" / "moby-dick.txt")
+                                           .substr(0, 6000));
+  const std::string ppl =
+      "--json -q ppl " + q + " --text " + (tmp / "t.txt").string() + " --ctx 128 --max-tokens 800";
+  Result v_new = hqq("--version"), p_new = hqq(ppl);
+  ::setenv("HQQ_LOWBIT_KERNELS", "blocks64", 1);
+  Result v_old = hqq("--version"), p_old = hqq(ppl);
+  ::unsetenv("HQQ_LOWBIT_KERNELS");
+  ASSERT_EQ(p_new.code, 0) << p_new.err;
+  ASSERT_EQ(p_old.code, 0) << p_old.err;
+  EXPECT_EQ(v_old.out.find("avx512vnni16"), std::string::npos) << v_old.out;
+  if (v_new.out.find("avx512vnni16") == std::string::npos)
+    GTEST_SKIP() << "no AVX-512 VNNI here: both runs used the same kernels (" << v_new.out << ")";
+  const double a = nlohmann::json::parse(p_new.out)["ppl"].get<double>();
+  const double b = nlohmann::json::parse(p_old.out)["ppl"].get<double>();
+  EXPECT_NEAR(a, b, 1e-4 * b);
+}
+
 }  // namespace
