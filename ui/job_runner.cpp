@@ -21,6 +21,8 @@ void JobRunner::stop_and_wait() {
   disconnect(&watcher_, nullptr, this, nullptr);  // no on_done() into a page being destroyed
   watcher_.waitForFinished();
   std::lock_guard lock(outcome_mutex_);  // the worker's last writes happen before what follows
+  std::lock_guard posted_lock(posted_mutex_);
+  posted_.clear();  // nothing posted runs into a page being destroyed
 }
 
 void JobRunner::wait() {
@@ -75,7 +77,24 @@ void JobRunner::set_paused(bool paused) {
 }
 
 void JobRunner::post(std::function<void()> fn) {
-  QMetaObject::invokeMethod(this, std::move(fn), Qt::QueuedConnection);
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  // One queued call per function, each running the oldest: the order holds even when a posted
+  // function opens a nested event loop (a message box) that delivers the calls behind it.
+  QMetaObject::invokeMethod(this, "run_one_posted", Qt::QueuedConnection);
+}
+
+void JobRunner::run_one_posted() {
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(posted_mutex_);
+    if (posted_.empty()) return;  // dropped by stop_and_wait()
+    fn = std::move(posted_.front());
+    posted_.pop_front();
+  }
+  fn();
 }
 
 void JobRunner::log(const QString& line) {

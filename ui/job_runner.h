@@ -10,6 +10,7 @@
 #include <QString>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <mutex>
 
@@ -52,6 +53,9 @@ class JobRunner : public QObject {
   // ok: the job returned; cancelled: it threw Cancelled; otherwise error holds the message.
   void finished(bool ok, bool cancelled, const QString& error);
 
+ private Q_SLOTS:
+  void run_one_posted();
+
  private:
   void on_done();
   QString name_;
@@ -65,6 +69,12 @@ class JobRunner : public QObject {
   std::mutex outcome_mutex_;
   QString error_;
   bool cancelled_ = false;
+  // What post() hands to the UI thread, in order. The functions travel in this queue under a
+  // std::mutex, not inside Qt's queued events: the events carry nothing but a call by name of
+  // run_one_posted(), so every byte a worker wrote for the UI thread crosses a lock that TSan
+  // sees (a lambda inside the event crossed Qt's futex, invisible to it, and was reported).
+  std::mutex posted_mutex_;
+  std::deque<std::function<void()>> posted_;
   std::mutex progress_mutex_;
   std::chrono::steady_clock::time_point last_progress_{};
   QFutureWatcher<void> watcher_;
