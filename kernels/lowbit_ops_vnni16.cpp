@@ -94,10 +94,14 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
     const uint16_t* zp = w.zero + o * groups;
     if constexpr (SC == Scales::Table) {
       row_meta(w, o, s.data(), u.data());
+      // Groups of 16 or 32 end where the row ends, before the block padding: a group past
+      // them gets scale 0 (its codes meet zero activations, but stale memory could be a NaN).
       for (int64_t b = 0; b < blocks; ++b)
-        for (int gi = 0; gi < G; ++gi)
+        for (int gi = 0; gi < G; ++gi) {
+          const int64_t g = G > 1 ? G * b + gi : b / per_group;
           sb[static_cast<size_t>(gi * runs * kRunBlocks + b)] =
-              s[static_cast<size_t>(G > 1 ? G * b + gi : b / per_group)];
+              g < groups ? s[static_cast<size_t>(g)] : 0.0f;
+        }
     }
     // The zero-point's rank-1 term, -Σ_g zero·scale·xsum, starts each row's accumulator.
     __m512 accf[M];
