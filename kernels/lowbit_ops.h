@@ -25,6 +25,10 @@ struct LowbitOps {
                int64_t ldy, int64_t o0, int64_t o1);
   // Rows [o0, o1) of the dequantized weight, fp32, into out[(o - o0) * ld + i].
   void (*dequantize)(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld);
+  // The same rows rounded to bf16 (to nearest even, as ATen casts) straight from the registers,
+  // for a bf16 GEMM; null where the variant has none (the caller converts dequantize()'s fp32).
+  void (*dequantize_bf16)(const LowbitMatrix& w, int64_t o0, int64_t o1, uint16_t* out,
+                          int64_t ld) = nullptr;
 };
 
 // The layout the fastest kernel on this CPU reads, for a layer of this shape.

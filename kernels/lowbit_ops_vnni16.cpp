@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -196,8 +197,17 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
 // inputs of every plane; a 4×4 transpose of dwords inside each 128-bit lane turns them into
 // 16 codes in input order per (lane, block), which are scaled 16 at a time (groups are 16
 // inputs or more here). No byte goes through memory between loading and storing.
-template <int NB>
-void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
+// Rounds 16 floats to bf16, to nearest even (finite inputs: weights are).
+inline __m256i to_bf16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+// T: float, or uint16_t for bf16 rows.
+template <int NB, typename T>
+void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, T* out, int64_t ld) {
   constexpr int S = 8 / NB, V = 2 * NB, span = 64 / S;
   const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row();
   std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
@@ -205,7 +215,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
   for (int64_t o = o0; o < o1; ++o) {
     row_meta(w, o, s.data(), u.data());
     const uint8_t* row = w.codes + o * w.row_bytes();
-    float* dst = out + (o - o0) * ld;
+    T* dst = out + (o - o0) * ld;
     for (int64_t r0 = 0; r0 < blocks; r0 += kRunBlocks) {
       const int64_t n = std::min<int64_t>(kRunBlocks, blocks - r0);
       const __mmask64 mask = run_mask(n);
@@ -235,10 +245,12 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
               const int64_t g = i0 / w.group;
               const __m512 v = _mm512_fmadd_ps(f, _mm512_set1_ps(s[static_cast<size_t>(g)]),
                                                _mm512_set1_ps(u[static_cast<size_t>(g)]));
-              if (i0 + 16 <= w.in)
-                _mm512_storeu_ps(dst + i0, v);
+              const __mmask16 k = i0 + 16 <= w.in ? __mmask16(0xffff)
+                                                  : static_cast<__mmask16>((1u << (w.in - i0)) - 1);
+              if constexpr (std::is_same_v<T, float>)
+                _mm512_mask_storeu_ps(dst + i0, k, v);
               else
-                _mm512_mask_storeu_ps(dst + i0, static_cast<__mmask16>((1u << (w.in - i0)) - 1), v);
+                _mm256_mask_storeu_epi16(dst + i0, k, to_bf16(v));
             }
           }
       }
@@ -250,9 +262,13 @@ void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64
   with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
+void dequantize_bf16(const LowbitMatrix& w, int64_t o0, int64_t o1, uint16_t* out, int64_t ld) {
+  with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
+}
+
 }  // namespace
 
-extern const LowbitOps kLowbitOps_avx512vnni16 = {"avx512vnni16", false, supports, gemv,
-                                                  dequantize};
+extern const LowbitOps kLowbitOps_avx512vnni16 = {"avx512vnni16", false,      supports,
+                                                  gemv,           dequantize, dequantize_bf16};
 
 }  // namespace hqq::kernels

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/decode_ops.h"
 #include "kernels/lowbit_matrix.h"
 #include "kernels/lowbit_ops.h"
 
@@ -140,6 +141,19 @@ void check_case(const LowbitOps& ops, const Layer& l, int64_t rows, std::mt19937
     for (int64_t i = 0; i < in; ++i)
       ASSERT_NEAR(w[o * (in + 5) + i], l.weight(o, i), 1e-6 * (1 + std::abs(l.weight(o, i))))
           << ops.isa << " " << l.nbits << "-bit dequantize o " << o << " i " << i;
+  // Rows in bf16 (prefill tiles for a bf16 GEMM): exactly the fp32 rows rounded to nearest even,
+  // and nothing written past `in` (the guard words between rows stay as they were).
+  if (ops.dequantize_bf16) {
+    const int64_t ld = in + 5;
+    std::vector<uint16_t> h(static_cast<size_t>(out * ld), 0xdead);
+    ops.dequantize_bf16(l.view, 0, out, h.data(), ld);
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t i = 0; i < in; ++i)
+        ASSERT_EQ(h[o * ld + i], float_to_bf16(w[o * ld + i]))
+            << ops.isa << " " << l.nbits << "-bit dequantize_bf16 o " << o << " i " << i;
+      for (int64_t i = in; i < ld; ++i) ASSERT_EQ(h[o * ld + i], 0xdead) << ops.isa;
+    }
+  }
 }
 
 TEST(LowbitKernels, EveryVariantMatchesDequantizeThenMatmul) {
