@@ -10,6 +10,8 @@
 #define HQQ_LOWBIT_NS avx2int8
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -213,15 +215,26 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
       });
 }
 
-template <int NB>
-void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64_t ld) {
+// Rounds 8 floats to bf16, to nearest even (finite inputs: weights are).
+inline __m128i to_bf16(__m256 v) {
+  const __m256i u = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i r =
+      _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  // Each word is at most 0xffff: the unsigned saturation of the pack never bites.
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+// T: float, or uint16_t for bf16 rows.
+template <int NB, typename T>
+void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, T* out, int64_t ld) {
   const int64_t groups = w.groups_per_row(), blocks = w.blocks_per_row();
   std::vector<float> s(static_cast<size_t>(groups)), u(static_cast<size_t>(groups));
   alignas(32) uint8_t codes[64];
   for (int64_t o = o0; o < o1; ++o) {
     row_meta(w, o, s.data(), u.data());
     const uint8_t* row = w.codes + o * w.row_bytes();
-    float* dst = out + (o - o0) * ld;
+    T* dst = out + (o - o0) * ld;
     for (int64_t b = 0; b < blocks; ++b) {
       __m256i lo, hi;
       codes64<NB>(row + b * 8 * NB, &lo, &hi);
@@ -244,12 +257,23 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, in
                                 _mm_set1_ps(u[static_cast<size_t>(g1)]));
         }
         const __m256 v = _mm256_fmadd_ps(q, sv, uv);
-        if (i0 + 8 <= w.in) {
-          _mm256_storeu_ps(dst + i0, v);
+        if constexpr (std::is_same_v<T, float>) {
+          if (i0 + 8 <= w.in) {
+            _mm256_storeu_ps(dst + i0, v);
+          } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, v);
+            for (int64_t i = i0; i < w.in; ++i) dst[i] = tmp[i - i0];
+          }
         } else {
-          alignas(32) float tmp[8];
-          _mm256_store_ps(tmp, v);
-          for (int64_t i = i0; i < w.in; ++i) dst[i] = tmp[i - i0];
+          const __m128i h = to_bf16(v);
+          if (i0 + 8 <= w.in) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i0), h);
+          } else {
+            alignas(16) uint16_t tmp[8];
+            _mm_store_si128(reinterpret_cast<__m128i*>(tmp), h);
+            for (int64_t i = i0; i < w.in; ++i) dst[i] = tmp[i - i0];
+          }
         }
       }
     }
@@ -260,8 +284,13 @@ void dequantize(const LowbitMatrix& w, int64_t o0, int64_t o1, float* out, int64
   with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
 }
 
+void dequantize_bf16(const LowbitMatrix& w, int64_t o0, int64_t o1, uint16_t* out, int64_t ld) {
+  with_int8_nbits(w.nbits, [&](auto NB) { dequantize_nb<NB.value>(w, o0, o1, out, ld); });
+}
+
 }  // namespace
 
-extern const LowbitOps kLowbitOps_avx2int8 = {"avx2int8", false, supports, gemv, dequantize};
+extern const LowbitOps kLowbitOps_avx2int8 = {"avx2int8", false,      supports,
+                                              gemv,       dequantize, dequantize_bf16};
 
 }  // namespace hqq::kernels
