@@ -151,6 +151,7 @@ TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows
   p.rows = rows;
   p.in = w.in;
   p.group = w.group;
+  p.super_group = w.super_group;
   p.x = x;
   const int64_t G = w.groups(), g = w.group;
   p.xsum.resize(static_cast<size_t>(rows * G));

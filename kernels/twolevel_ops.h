@@ -43,19 +43,19 @@ void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z);
 void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* out, int64_t ld);
 
 // Activations prepared once per product: group sums in fp32 (the zero term) and, for the VNNI
-// variant, int8 per block of 64 inputs with a step per block (absmax / 127).
+// variant, int8 with one step per super-group (absmax / 127), kept per block of 64.
 struct TwoLevelX {
-  int64_t rows = 0, in = 0, group = 0;
+  int64_t rows = 0, in = 0, group = 0, super_group = 0;
   const float* x = nullptr;  // [rows][in] fp32
   std::vector<float> xsum;   // [rows][in / group] (VNNI: sums of the int8 x, in fp32)
   std::vector<int8_t> q;     // [rows][in] (VNNI only)
-  std::vector<float> step;   // [rows][in / 64] (VNNI only)
+  std::vector<float> step;   // [rows][in / 64] (VNNI only; one value per super-group)
 };
 TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows);
 
-// y[m * ldy + o] = Σ_i x[m][i] ŵ[o][i] for o in [o0, o1), every m < rows (weights read once
-// per pass of up to 8 rows). The fastest variant this CPU runs: AVX-512 VNNI (x rounded to int8
-// per block of 64, like the plain low-bit VNNI kernel) or the portable fp32 one.
+// y[m * ldy + o] = Σ_i x[m][i] ŵ[o][i] for o in [o0, o1), every m < rows (each row of weights
+// read from memory once, for every m from L1). The fastest variant this CPU runs: AVX-512 VNNI
+// (x rounded to int8 with a step per super-group) or the portable fp32 one.
 void twolevel_gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
                    int64_t o1);
 // The portable fp32 variant (tests compare the others with it).

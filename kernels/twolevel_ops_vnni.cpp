@@ -1,13 +1,18 @@
 // AVX-512 VNNI product on the two-level layout: 64 codes become 64 bytes in two or three
 // instructions and meet the int8 activations of their block in one vpdpbusd; each of its 16
-// int32 lanes (4 inputs) lies in one sub-group, so the sub-group scales are applied per lane in
-// fp32 (a lane-scale row expanded once per output row from the integer meta). The zero-point is
-// a rank-1 term on sub-group sums of the same int8 x, so the product is exactly x_q · ŵ: its
-// error is that of rounding x alone, not amplified by the codes' mean (about 2 % of the output
-// with exact fp32 sums, 0.6 % this way, measured on Gaussian x).
+// int32 lanes (4 inputs) lies in one sub-group, so the sub-group's integer scale code multiplies
+// the lane exactly (vpdpwssd) and the sums stay int32 over a super-group, whose one activation
+// step and fp16 scale apply once. The zero-point is a rank-1 term on sub-group sums of the same
+// int8 x, so the product is exactly x_q · ŵ: its error is that of rounding x alone, not
+// amplified by the codes' mean (about 2 % of the output with exact fp32 sums, 0.6 % this way,
+// measured on Gaussian x). The meta of a row is read once, in place (4+4-bit meta) or unpacked
+// into bytes (other widths). The first version expanded fp32 lane scales per row and read
+// 1.6-5 GB/s of weights; this one 11-17 GB/s, where the plain 2-bit kernel reads 16-19 on the
+// same machine (docs/RESULTS.md, "Two-level decode product").
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "kernels/twolevel_ops.h"
@@ -33,67 +38,171 @@ inline __m512i codes64(const uint8_t* p) {
   }
 }
 
-template <int NB>
+// Per-lane expansion of a block's sub-group meta: dpbusd leaves 16 int32 lanes of 4 inputs
+// each, and lane l lies in sub-group l * 4 / G of the block. The block's bytes (one per
+// sub-group: the 4+4-bit meta packed, or a row's unpacked scale codes) are broadcast to every
+// 128-bit lane and one vpshufb puts byte l * 4 / G in the low byte of lane l, zeros above.
+template <int G>
+inline __m512i lane_index() {
+  alignas(64) int8_t idx[64];
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k) idx[4 * l + k] = k == 0 ? static_cast<int8_t>(l * 4 / G) : -128;
+  return _mm512_load_si512(idx);
+}
+
+template <int G>
+inline __m512i lane_bytes(const uint8_t* p, __m512i idx) {
+  // Exactly the block's 64 / G bytes are read: nothing past a row's meta.
+  __m512i v;
+  if constexpr (G == 8) {
+    int64_t u;
+    std::memcpy(&u, p, 8);
+    v = _mm512_set1_epi64(u);
+  } else if constexpr (G == 16) {
+    int32_t u;
+    std::memcpy(&u, p, 4);
+    v = _mm512_set1_epi32(u);
+  } else if constexpr (G == 32) {
+    int16_t u;
+    std::memcpy(&u, p, 2);
+    v = _mm512_set1_epi16(u);
+  } else {
+    v = _mm512_set1_epi8(static_cast<char>(*p));
+  }
+  return _mm512_shuffle_epi8(v, idx);
+}
+
+// One output row against one activation row. ŵ = d·sq·(q − e·zq) per super-group (d, e) and
+// sub-group (sq, zq), so y = Σ_super d·(Σ_i sq·q·x_i) − d·e·Σ_j sq_j·zq_j·X_j, X_j the sub-group
+// sums of the int8 x (one step per super-group). The first sum stays integer over the
+// super-group: |q·x| over a lane is at most 4 · 15 · 127 < 2^15, so vpdpwssd multiplies it by
+// the lane's scale code exactly (the lanes' high halves are sign or zero) and adds it up; the
+// step and d apply once per super-group.
+// The zero term is one vector per 16 sub-groups. P44: meta is one byte per sub-group
+// (scale code in the low nibble, zero code in the high one); otherwise sq and zq are the row's
+// codes unpacked once.
+// SGC: the super-group as a constant (256, every preset's: the loops unroll and fold) or 0.
+template <int NB, int G, bool P44, int SGC>
+float row_dot(const TwoLevelView& w, const uint8_t* codes, const uint8_t* sq, const uint8_t* zq,
+              const uint16_t* sp, const TwoLevelX& x, int64_t m, __m512i idx) {
+  constexpr int64_t bb = 64 * NB / 8, per_block = 64 / G;
+  const int64_t K = w.in, blocks = K / 64, SG = SGC > 0 ? SGC : w.super_group, bps = SG / 64,
+                nps = SG / G;
+  const int8_t* xq = x.q.data() + m * K;
+  const float* step = x.step.data() + m * blocks;
+  const float* xs = x.xsum.data() + m * (K / G);
+  const __m512i nib = _mm512_set1_epi32(15);
+  __m512 acc = _mm512_setzero_ps(), zacc = _mm512_setzero_ps();
+  for (int64_t s = 0; s < K / SG; ++s) {
+    const float d = _cvtsh_ss(sp[2 * s]), e = _cvtsh_ss(sp[2 * s + 1]);
+    const __m512 dt = _mm512_set1_ps(d * step[s * bps]);
+    // Σ sq·q·x over the super-group in int32: a block adds at most 255 · 7620 per lane,
+    // so the sum is flushed to fp32 every 1024 blocks (super-groups of 64 Ki inputs).
+    for (int64_t b0 = s * bps; b0 < (s + 1) * bps; b0 += 1024) {
+      auto block = [&](int64_t b, __m512i a) {
+        const __m512i q = codes64<NB>(codes + b * bb);
+        __m512i sl = lane_bytes<G>(sq + b * per_block, idx);
+        if constexpr (P44) sl = _mm512_and_si512(sl, nib);
+        const __m512i dp =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq + b * 64));
+        return _mm512_dpwssd_epi32(a, dp, sl);  // |dp| < 2^15: the high halves add nothing
+      };
+      // Four independent sums: no chain of vpdpwssd latencies orders the blocks.
+      const int64_t be = std::min(b0 + 1024, (s + 1) * bps);
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+      int64_t b = b0;
+      for (; b + 4 <= be; b += 4)
+        a0 = block(b, a0), a1 = block(b + 1, a1), a2 = block(b + 2, a2), a3 = block(b + 3, a3);
+      for (; b < be; ++b) a0 = block(b, a0);
+      const __m512i ai = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), dt, acc);
+    }
+    const __m512 de = _mm512_set1_ps(d * e);
+    for (int64_t c = 0; c < nps; c += 16) {
+      const int64_t n = std::min<int64_t>(16, nps - c), j = s * nps + c;
+      const __mmask16 k = static_cast<__mmask16>((1u << n) - 1u);
+      __m512i sv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, sq + j)), zv;
+      if constexpr (P44) {
+        zv = _mm512_srli_epi32(sv, 4);
+        sv = _mm512_and_si512(sv, nib);
+      } else {
+        zv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zq + j));
+      }
+      const __m512 sz = _mm512_cvtepi32_ps(_mm512_madd_epi16(sv, zv));
+      zacc = _mm512_fmadd_ps(_mm512_mul_ps(sz, _mm512_maskz_loadu_ps(k, xs + j)), de, zacc);
+    }
+  }
+  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, zacc));
+}
+
+template <int NB, int G>
 void gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
           int64_t o1) {
-  const int64_t K = w.in, G = w.groups(), blocks = K / 64, bb = 64 * NB / 8;
-  const int64_t lanes_per_group = w.group / 4;
-  std::vector<float> s(static_cast<size_t>(G)), z(static_cast<size_t>(G)),
-      sz(static_cast<size_t>(G));
-  std::vector<float> lane(static_cast<size_t>(K / 4));
+  const bool p44 = w.scale_bits == 4 && w.zero_bits == 4, sg256 = w.super_group == 256;
+  const __m512i idx = lane_index<G>();
+  const int64_t groups = w.groups();
+  std::vector<uint8_t> sq, zq;
+  if (!p44) sq.resize(static_cast<size_t>(groups)), zq.resize(static_cast<size_t>(groups));
   for (int64_t o = o0; o < o1; ++o) {
-    twolevel_row_meta(w, o, s.data(), z.data());
-    for (int64_t j = 0; j < G; ++j) {
-      sz[j] = s[j] * z[j];
-      std::fill_n(lane.data() + j * lanes_per_group, lanes_per_group, s[j]);
-    }
     const uint8_t* codes = w.codes + o * w.code_row_bytes;
-    for (int64_t m0 = 0; m0 < x.rows; m0 += 8) {
-      const int64_t mr = std::min<int64_t>(8, x.rows - m0);
-      __m512 acc[8];
-      for (int64_t m = 0; m < mr; ++m) acc[m] = _mm512_setzero_ps();
-      for (int64_t b = 0; b < blocks; ++b) {
-        const __m512i q = codes64<NB>(codes + b * bb);
-        const __m512 ls = _mm512_loadu_ps(lane.data() + b * 16);
-        for (int64_t m = 0; m < mr; ++m) {
-          const int64_t row = m0 + m;
-          const __m512i xv = _mm512_loadu_si512(x.q.data() + row * K + b * 64);
-          const __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv);
-          const __m512 f =
-              _mm512_mul_ps(ls, _mm512_set1_ps(x.step[static_cast<size_t>(row * blocks + b)]));
-          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), f, acc[m]);
-        }
-      }
-      for (int64_t m = 0; m < mr; ++m) {
-        const float* xs = x.xsum.data() + (m0 + m) * G;
-        float zt = 0;
-        for (int64_t j = 0; j < G; ++j) zt += sz[j] * xs[j];
-        y[(m0 + m) * ldy + o] = _mm512_reduce_add_ps(acc[m]) - zt;
-      }
+    const uint8_t* meta = w.meta + o * w.meta_row_bytes;
+    // The codes and meta of two rows ahead, prefetched: without it the 2-bit layouts streamed
+    // from DRAM at half their speed in cache (BM_TwoLevelGemv 2bit-tl-g16 860 µs, 370 with).
+    if (o + 2 < o1) {
+      for (int64_t c = 0; c < w.code_row_bytes; c += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(codes + 2 * w.code_row_bytes + c), _MM_HINT_T0);
+      for (int64_t c = 0; c < w.meta_row_bytes; c += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(meta + 2 * w.meta_row_bytes + c), _MM_HINT_T0);
     }
+    const uint16_t* sp = w.super + o * (w.in / w.super_group) * 2;
+    if (!p44)
+      twolevel_unpack_meta_row(meta, groups, w.scale_bits, w.zero_bits, sq.data(), zq.data());
+    for (int64_t m = 0; m < x.rows; ++m)
+      y[m * ldy + o] =
+          p44 && sg256 ? row_dot<NB, G, true, 256>(w, codes, meta, nullptr, sp, x, m, idx)
+          : p44        ? row_dot<NB, G, true, 0>(w, codes, meta, nullptr, sp, x, m, idx)
+                       : row_dot<NB, G, false, 0>(w, codes, sq.data(), zq.data(), sp, x, m, idx);
+  }
+}
+
+template <int NB>
+void gemv_bits(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
+               int64_t o1) {
+  switch (w.group) {
+    case 8:
+      return gemv<NB, 8>(w, x, y, ldy, o0, o1);
+    case 16:
+      return gemv<NB, 16>(w, x, y, ldy, o0, o1);
+    case 32:
+      return gemv<NB, 32>(w, x, y, ldy, o0, o1);
+    default:
+      return gemv<NB, 64>(w, x, y, ldy, o0, o1);
   }
 }
 
 }  // namespace
 
 void twolevel_quantize_x_vnni(TwoLevelX* p) {
-  const int64_t K = p->in, blocks = K / 64;
+  // One step per super-group (as llama.cpp's Q8_K has one per 256 for its k-quants): the
+  // product then sums whole super-groups in int32 (row_dot), two vector instructions fewer per
+  // 64 weights. Kept per block of 64 in `step` (repeated) so that readers index it as before.
+  const int64_t K = p->in, blocks = K / 64, SG = p->super_group > 0 ? p->super_group : 64;
   p->q.resize(static_cast<size_t>(p->rows * K));
   p->step.resize(static_cast<size_t>(p->rows * blocks));
   for (int64_t m = 0; m < p->rows; ++m)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* xb = p->x + m * K + b * 64;
+    for (int64_t s0 = 0; s0 < K; s0 += SG) {
+      const float* xs = p->x + m * K + s0;
       __m512 mx = _mm512_setzero_ps();
-      for (int k = 0; k < 4; ++k)
-        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * k)));
+      for (int64_t k = 0; k < SG; k += 16)
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xs + k)));
       const float amax = _mm512_reduce_max_ps(mx);
       const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-      p->step[static_cast<size_t>(m * blocks + b)] = amax / 127.0f;
-      int8_t* qb = p->q.data() + m * K + b * 64;
-      for (int k = 0; k < 4; ++k) {
+      std::fill_n(p->step.data() + m * blocks + s0 / 64, SG / 64, amax / 127.0f);
+      int8_t* qs = p->q.data() + m * K + s0;
+      for (int64_t k = 0; k < SG; k += 16) {
         const __m512i i32 =
-            _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * k), _mm512_set1_ps(inv)));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * k), _mm512_cvtsepi32_epi8(i32));
+            _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + k), _mm512_set1_ps(inv)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + k), _mm512_cvtsepi32_epi8(i32));
       }
     }
   // Sub-group sums of the rounded x (a sub-group never straddles a block of 64).
@@ -112,11 +221,11 @@ void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int
                         int64_t o0, int64_t o1) {
   switch (w.nbits) {
     case 2:
-      return gemv<2>(w, x, y, ldy, o0, o1);
+      return gemv_bits<2>(w, x, y, ldy, o0, o1);
     case 3:
-      return gemv<3>(w, x, y, ldy, o0, o1);
+      return gemv_bits<3>(w, x, y, ldy, o0, o1);
     default:
-      return gemv<4>(w, x, y, ldy, o0, o1);
+      return gemv_bits<4>(w, x, y, ldy, o0, o1);
   }
 }
 

@@ -20,7 +20,7 @@ namespace {
 using namespace hqq;
 
 // The layer's speed does not depend on the codes' values: random codes and meta, no solver.
-std::unique_ptr<TwoLevelLinear> random_layer(const TwoLevelParams& p, int64_t out, int64_t in) {
+TwoLevelPacked random_packed(const TwoLevelParams& p, int64_t out, int64_t in) {
   TwoLevelTensor t;
   t.params = p;
   t.out = out;
@@ -29,7 +29,13 @@ std::unique_ptr<TwoLevelLinear> random_layer(const TwoLevelParams& p, int64_t ou
   t.scale_q = at::randint(1, 1 << p.scale_bits, {out, in / p.group}, at::kByte);
   t.zero_q = at::randint(0, 1 << p.zero_bits, {out, in / p.group}, at::kByte);
   t.super = (at::rand({out, in / p.super_group, 2}) * 0.01).to(at::kHalf);
-  return std::make_unique<TwoLevelLinear>(pack_twolevel(t), at::Tensor(), at::kBFloat16);
+  return pack_twolevel(t);
+}
+
+// Each layer copies the packed tensors into its own buffers: copies of one random layer stream
+// like distinct layers (packing hundreds of them took minutes of set-up).
+std::unique_ptr<TwoLevelLinear> layer_of(const TwoLevelPacked& packed) {
+  return std::make_unique<TwoLevelLinear>(packed, at::Tensor(), at::kBFloat16);
 }
 
 const TwoLevelPreset& preset(int64_t i) {
@@ -48,8 +54,10 @@ void BM_TwoLevelGemv(benchmark::State& state) {
   const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
   const int64_t copies = std::max<int64_t>(2, 4 * (l3 > 0 ? l3 : 64 << 20) / bytes + 1);
   at::manual_seed(0);
+  const TwoLevelPacked packed = random_packed(p, out, in);
+  const int64_t copies_ = getenv("COPIES") ? atoi(getenv("COPIES")) : copies;
   std::vector<std::unique_ptr<TwoLevelLinear>> ls;
-  for (int64_t i = 0; i < copies; ++i) ls.push_back(random_layer(p, out, in));
+  for (int64_t i = 0; i < copies_; ++i) ls.push_back(layer_of(packed));
   at::Tensor x = at::randn({1, in}).to(at::kBFloat16);
   size_t i = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -67,7 +75,7 @@ void BM_TwoLevelPrefill(benchmark::State& state) {
   set_compute_threads(0);
   const TwoLevelParams p = params_of(preset(state.range(0)));
   at::manual_seed(0);
-  auto layer = random_layer(p, 4096, 4096);
+  auto layer = layer_of(random_packed(p, 4096, 4096));
   at::Tensor x = at::randn({128, 4096}).to(at::kBFloat16);
   for (auto _ : state) benchmark::DoNotOptimize(layer->forward(x));
   state.counters["tokens/s"] =

@@ -132,6 +132,20 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
       // Decode on VNNI rounds x to int8 per 64 inputs (about 0.6 %); fp32 otherwise.
       const bool int8 = rows <= 8 && std::string(kernels::twolevel_gemv_isa()) != "scalar";
       EXPECT_LT(rel, int8 ? 1e-2 : 1e-5) << p.nbits << "-bit g" << p.group << " rows " << rows;
+      if (int8) {
+        // The VNNI product is exactly x_q · ŵ (x_q: x rounded to int8 with one step per
+        // super-group), up to fp32 rounding of the sums: what it loses is x's rounding alone.
+        const kernels::TwoLevelView v = layer.view();
+        at::Tensor xc = x.contiguous();
+        const kernels::TwoLevelX xp = kernels::twolevel_prepare_x(v, xc.data_ptr<float>(), rows);
+        at::Tensor xq = at::empty({rows, in});
+        for (int64_t i = 0; i < rows * in; ++i)
+          xq.data_ptr<float>()[i] = static_cast<float>(xp.q[static_cast<size_t>(i)]) *
+                                    xp.step[static_cast<size_t>(i / 64)];
+        at::Tensor ref_q = at::matmul(xq, w_hat.t()) + bias;
+        EXPECT_LT(((y - ref_q).norm() / ref_q.norm()).item<double>(), 2e-6)
+            << p.nbits << "-bit g" << p.group << " rows " << rows;
+      }
       if (rows <= 8) {  // the portable kernel is exact up to fp32 rounding
         const kernels::TwoLevelView v = layer.view();
         at::Tensor xc = x.contiguous();
