@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
+#include "kernels/decode_ops.h"
 
 namespace hqq::kernels {
 
 void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
                         int64_t o0, int64_t o1);
 void twolevel_quantize_x_vnni(TwoLevelX* x);
+void twolevel_dequantize_bf16_vnni(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                                   int64_t ld);
 
 namespace {
 
@@ -143,6 +146,16 @@ void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* o
       const int64_t j = i / w.group;
       row[i] = (static_cast<float>(q[i]) - z[j]) * s[j];
     }
+  }
+}
+
+void twolevel_dequantize_bf16(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                              int64_t ld) {
+  if (use_vnni()) return twolevel_dequantize_bf16_vnni(w, o0, o1, out, ld);
+  std::vector<float> row(static_cast<size_t>(w.in));
+  for (int64_t o = o0; o < o1; ++o) {
+    twolevel_dequantize(w, o, o + 1, row.data(), w.in);
+    for (int64_t i = 0; i < w.in; ++i) out[(o - o0) * ld + i] = float_to_bf16(row[i]);
   }
 }
 

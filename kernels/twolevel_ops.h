@@ -42,6 +42,11 @@ void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z);
 // Rows [o0, o1) of ŵ in fp32, into out[(o - o0) * ld + i].
 void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* out, int64_t ld);
 
+// The same rows rounded to bf16 (to nearest even, the bits ATen's cast gives), into
+// out[(o - o0) * ld + i]: prefill tiles for a bf16 GEMM, vectorised where the CPU has AVX-512.
+void twolevel_dequantize_bf16(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                              int64_t ld);
+
 // Activations prepared once per product: group sums in fp32 (the zero term) and, for the VNNI
 // variant, int8 with one step per super-group (absmax / 127), kept per block of 64.
 struct TwoLevelX {

@@ -180,6 +180,61 @@ void gemv_bits(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
   }
 }
 
+// Rounds 16 floats to bf16, to nearest even (finite inputs: weights are), as ATen's cast does.
+inline __m256i to_bf16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+// Rows of ŵ = (q − z_j) · s_j in bf16, 16 at a time, computed as the portable fp32
+// twolevel_dequantize computes them (same operations, same order), then rounded.
+template <int NB, int G>
+void dequantize_bf16_rows(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                          int64_t ld) {
+  constexpr int64_t bb = 64 * NB / 8;
+  const int64_t K = w.in, groups = w.groups();
+  std::vector<float> s(static_cast<size_t>(groups)), z(static_cast<size_t>(groups));
+  for (int64_t o = o0; o < o1; ++o) {
+    twolevel_row_meta(w, o, s.data(), z.data());
+    const uint8_t* codes = w.codes + o * w.code_row_bytes;
+    uint16_t* row = out + (o - o0) * ld;
+    for (int64_t b = 0; b < K / 64; ++b) {
+      const __m512i q = codes64<NB>(codes + b * bb);
+      for (int k = 0; k < 4; ++k) {
+        const int64_t i0 = b * 64 + 16 * k, j = i0 / G;
+        __m512 sv, zv;
+        if constexpr (G == 8) {  // two sub-groups in these 16
+          sv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(s[j]), _mm512_set1_ps(s[j + 1]));
+          zv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(z[j]), _mm512_set1_ps(z[j + 1]));
+        } else {
+          sv = _mm512_set1_ps(s[j]);
+          zv = _mm512_set1_ps(z[j]);
+        }
+        const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(q, k)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + i0),
+                            to_bf16(_mm512_mul_ps(_mm512_sub_ps(qf, zv), sv)));
+      }
+    }
+  }
+}
+
+template <int NB>
+void dequantize_bf16_bits(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                          int64_t ld) {
+  switch (w.group) {
+    case 8:
+      return dequantize_bf16_rows<NB, 8>(w, o0, o1, out, ld);
+    case 16:
+      return dequantize_bf16_rows<NB, 16>(w, o0, o1, out, ld);
+    case 32:
+      return dequantize_bf16_rows<NB, 32>(w, o0, o1, out, ld);
+    default:
+      return dequantize_bf16_rows<NB, 64>(w, o0, o1, out, ld);
+  }
+}
+
 }  // namespace
 
 void twolevel_quantize_x_vnni(TwoLevelX* p) {
@@ -226,6 +281,18 @@ void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int
       return gemv_bits<3>(w, x, y, ldy, o0, o1);
     default:
       return gemv_bits<4>(w, x, y, ldy, o0, o1);
+  }
+}
+
+void twolevel_dequantize_bf16_vnni(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
+                                   int64_t ld) {
+  switch (w.nbits) {
+    case 2:
+      return dequantize_bf16_bits<2>(w, o0, o1, out, ld);
+    case 3:
+      return dequantize_bf16_bits<3>(w, o0, o1, out, ld);
+    default:
+      return dequantize_bf16_bits<4>(w, o0, o1, out, ld);
   }
 }
 

@@ -62,19 +62,27 @@ at::Tensor TwoLevelLinear::forward_product(const at::Tensor& x_in) const {
     });
     return y.to(x.scalar_type()).view(out_shape);
   }
-  // Prefill and training: tiles of dequantized rows through a GEMM (as HqqLinear does).
-  const int64_t tile = std::max<int64_t>(256, (1 << 20) / std::max<int64_t>(w.in, 1) / 64 * 64);
+  // Prefill and training: tiles of dequantized rows through a GEMM (as HqqLinear does, and for
+  // the same reasons: tiles of at least 512 rows; a bf16 GEMM gets bf16 rows straight from the
+  // kernel, rounded in registers, instead of an fp32 tile converted by ATen afterwards).
+  const int64_t tile = std::max<int64_t>(512, (2 << 20) / std::max<int64_t>(w.in, 1) / 64 * 64);
   // Without a fast bf16 GEMM (cpu_matmul.h) the product runs in fp32.
   const bool widen = x.scalar_type() == at::kBFloat16 && !bf16_gemm_is_fast();
+  const bool bf16 = x.scalar_type() == at::kBFloat16 && !widen;
   if (widen) x2 = x2.to(at::kFloat);
   at::Tensor y = at::empty({rows, w.out}, x2.options());
-  at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, at::kFloat);
+  at::Tensor buf = at::empty({std::min(tile, w.out), w.in}, bf16 ? at::kBFloat16 : at::kFloat);
   for (int64_t t0 = 0; t0 < w.out; t0 += tile) {
     const int64_t n = std::min(tile, w.out - t0);
     at::parallel_for(t0, t0 + n, 16, [&](int64_t o0, int64_t o1) {
-      kernels::twolevel_dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
+      if (bf16)
+        kernels::twolevel_dequantize_bf16(
+            w, o0, o1, reinterpret_cast<uint16_t*>(buf.data_ptr<at::BFloat16>()) + (o0 - t0) * w.in,
+            w.in);
+      else
+        kernels::twolevel_dequantize(w, o0, o1, buf.data_ptr<float>() + (o0 - t0) * w.in, w.in);
     });
-    at::Tensor wt = buf.narrow(0, 0, n).to(x2.scalar_type());
+    at::Tensor wt = bf16 ? buf.narrow(0, 0, n) : buf.narrow(0, 0, n).to(x2.scalar_type());
     y.narrow(1, t0, n).copy_(at::mm(x2, wt.t()));
   }
   return (widen ? y.to(at::kBFloat16) : y).view(out_shape);

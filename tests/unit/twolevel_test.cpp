@@ -12,6 +12,7 @@
 #include "core/quant/quant_preset.h"
 #include "core/quant/twolevel_linear.h"
 #include "core/quant/twolevel_solver.h"
+#include "kernels/decode_ops.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 
@@ -161,6 +162,30 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
         EXPECT_LT(((ys + bias - ref).norm() / ref.norm()).item<double>(), 1e-5);
       }
     }
+  }
+}
+
+TEST(TwoLevel, Bf16RowsAreTheFp32RowsRoundedToNearestEven) {
+  for (const TwoLevelParams& p : preset_params()) {
+    const int64_t out = 40, in = 2 * std::max<int64_t>(p.super_group, 256), ld = in + 8;
+    TwoLevelLinear layer(pack_twolevel(quantize_twolevel(weights(out, in, 5), p, "w")),
+                         at::Tensor(), at::kFloat);
+    const kernels::TwoLevelView v = layer.view();
+    std::vector<float> f(static_cast<size_t>(out * in));
+    kernels::twolevel_dequantize(v, 0, out, f.data(), in);
+    std::vector<uint16_t> h(static_cast<size_t>(out * ld), 0xABCD);
+    kernels::twolevel_dequantize_bf16(v, 3, out, h.data() + 3 * ld, ld);  // rows 3.. only
+    int64_t wrong = 0, touched = 0;
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < ld; ++i) {
+        const uint16_t got = h[static_cast<size_t>(o * ld + i)];
+        if (o < 3 || i >= in)
+          touched += got != 0xABCD;
+        else
+          wrong += got != kernels::float_to_bf16(f[static_cast<size_t>(o * in + i)]);
+      }
+    EXPECT_EQ(wrong, 0) << p.nbits << "-bit g" << p.group << " sb " << p.scale_bits;
+    EXPECT_EQ(touched, 0) << "wrote outside its rows";
   }
 }
 
