@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/bf16_round_avx512.h"
 #include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
 #include "kernels/lowbit_row.h"
@@ -197,14 +198,6 @@ void gemv(const LowbitMatrix& w, const float* x, const float* xsum, int64_t rows
 // inputs of every plane; a 4×4 transpose of dwords inside each 128-bit lane turns them into
 // 16 codes in input order per (lane, block), which are scaled 16 at a time (groups are 16
 // inputs or more here). No byte goes through memory between loading and storing.
-// Rounds 16 floats to bf16, to nearest even (finite inputs: weights are).
-inline __m256i to_bf16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
-}
-
 // T: float, or uint16_t for bf16 rows.
 template <int NB, typename T>
 void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, T* out, int64_t ld) {
@@ -250,7 +243,7 @@ void dequantize_nb(const LowbitMatrix& w, int64_t o0, int64_t o1, T* out, int64_
               if constexpr (std::is_same_v<T, float>)
                 _mm512_mask_storeu_ps(dst + i0, k, v);
               else
-                _mm256_mask_storeu_epi16(dst + i0, k, to_bf16(v));
+                _mm256_mask_storeu_epi16(dst + i0, k, round_to_bf16_avx512(v));
             }
           }
       }

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/bf16_round_avx512.h"
 #include "kernels/twolevel_ops.h"
 
 namespace hqq::kernels {
@@ -180,14 +181,6 @@ void gemv_bits(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
   }
 }
 
-// Rounds 16 floats to bf16, to nearest even (finite inputs: weights are), as ATen's cast does.
-inline __m256i to_bf16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
-}
-
 // Rows of ŵ = (q − z_j) · s_j in bf16, 16 at a time, computed as the portable fp32
 // twolevel_dequantize computes them (same operations, same order), then rounded.
 template <int NB, int G>
@@ -214,7 +207,7 @@ void dequantize_bf16_rows(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_
         }
         const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(q, k)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + i0),
-                            to_bf16(_mm512_mul_ps(_mm512_sub_ps(qf, zv), sv)));
+                            round_to_bf16_avx512(_mm512_mul_ps(_mm512_sub_ps(qf, zv), sv)));
       }
     }
   }
