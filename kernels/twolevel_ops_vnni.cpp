@@ -195,7 +195,8 @@ void dequantize_bf16_rows(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_
     uint16_t* row = out + (o - o0) * ld;
     for (int64_t b = 0; b < K / 64; ++b) {
       const __m512i q = codes64<NB>(codes + b * bb);
-      for (int k = 0; k < 4; ++k) {
+      // 16 codes (one 128-bit lane of q) at inputs b * 64 + 16 * k.
+      auto put = [&](int k, __m128i c16) {
         const int64_t i0 = b * 64 + 16 * k, j = i0 / G;
         __m512 sv, zv;
         if constexpr (G == 8) {  // two sub-groups in these 16
@@ -205,10 +206,15 @@ void dequantize_bf16_rows(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_
           sv = _mm512_set1_ps(s[j]);
           zv = _mm512_set1_ps(z[j]);
         }
-        const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(q, k)));
+        const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(c16));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + i0),
                             round_to_bf16_avx512(_mm512_mul_ps(_mm512_sub_ps(qf, zv), sv)));
-      }
+      };
+      // Lane indices are immediates: spelled out, so that -O0/-O1 builds (sanitizers) compile.
+      put(0, _mm512_extracti32x4_epi32(q, 0));
+      put(1, _mm512_extracti32x4_epi32(q, 1));
+      put(2, _mm512_extracti32x4_epi32(q, 2));
+      put(3, _mm512_extracti32x4_epi32(q, 3));
     }
   }
 }
