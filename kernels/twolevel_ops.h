@@ -60,7 +60,9 @@ TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows
 
 // y[m * ldy + o] = Σ_i x[m][i] ŵ[o][i] for o in [o0, o1), every m < rows (each row of weights
 // read from memory once, for every m from L1). The fastest variant this CPU runs: AVX-512 VNNI
-// (x rounded to int8 with a step per super-group) or the portable fp32 one.
+// (x rounded to int8 with a step per super-group) or the portable fp32 one. Contract of the
+// VNNI variant: y equals x_q · ŵ up to fp32 rounding of the sums, x_q being x as rounded
+// (TwoLevelX::q times its step); only x's rounding is lost (tested).
 void twolevel_gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
                    int64_t o1);
 // The portable fp32 variant (tests compare the others with it).
