@@ -123,7 +123,10 @@ void twolevel_unpack_meta_row(const uint8_t* p, int64_t groups, int sb, int zb, 
 
 void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z) {
   const int64_t G = w.groups(), per_super = w.super_group / w.group;
-  std::vector<uint8_t> sq(static_cast<size_t>(G)), zq(static_cast<size_t>(G));
+  // Called once per row by every dequantizing loop (prefill tiles): no allocation per row.
+  thread_local std::vector<uint8_t> sq, zq;
+  sq.resize(static_cast<size_t>(G));
+  zq.resize(static_cast<size_t>(G));
   twolevel_unpack_meta_row(w.meta + o * w.meta_row_bytes, G, w.scale_bits, w.zero_bits, sq.data(),
                            zq.data());
   const uint16_t* sp = w.super + o * (w.in / w.super_group) * 2;
@@ -166,6 +169,11 @@ TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows
   p.group = w.group;
   p.super_group = w.super_group;
   p.x = x;
+  // The VNNI variant sums the int8 x it multiplies instead (the zero term must match it).
+  if (use_vnni()) {
+    twolevel_quantize_x_vnni(&p);
+    return p;
+  }
   const int64_t G = w.groups(), g = w.group;
   p.xsum.resize(static_cast<size_t>(rows * G));
   for (int64_t m = 0; m < rows; ++m)
@@ -174,7 +182,6 @@ TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows
       for (int64_t i = 0; i < g; ++i) a += x[m * w.in + j * g + i];
       p.xsum[static_cast<size_t>(m * G + j)] = a;
     }
-  if (use_vnni()) twolevel_quantize_x_vnni(&p);
   return p;
 }
 

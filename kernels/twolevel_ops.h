@@ -48,13 +48,13 @@ void twolevel_dequantize_bf16(const TwoLevelView& w, int64_t o0, int64_t o1, uin
                               int64_t ld);
 
 // Activations prepared once per product: group sums in fp32 (the zero term) and, for the VNNI
-// variant, int8 with one step per super-group (absmax / 127), kept per block of 64.
+// variant, int8 with one step per super-group (absmax / 127).
 struct TwoLevelX {
   int64_t rows = 0, in = 0, group = 0, super_group = 0;
   const float* x = nullptr;  // [rows][in] fp32
   std::vector<float> xsum;   // [rows][in / group] (VNNI: sums of the int8 x, in fp32)
   std::vector<int8_t> q;     // [rows][in] (VNNI only)
-  std::vector<float> step;   // [rows][in / 64] (VNNI only; one value per super-group)
+  std::vector<float> step;   // [rows][in / super_group] (VNNI only)
 };
 TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows);
 

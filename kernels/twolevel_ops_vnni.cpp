@@ -8,7 +8,7 @@
 // measured on Gaussian x). The meta of a row is read once, in place (4+4-bit meta) or unpacked
 // into bytes (other widths). The first version expanded fp32 lane scales per row and read
 // 1.6-5 GB/s of weights; this one 11-17 GB/s, where the plain 2-bit kernel reads 16-19 on the
-// same machine (docs/RESULTS.md, "Two-level decode product").
+// same machine (docs/RESULTS.md, "Two-level decode and prefill speed").
 #include <immintrin.h>
 
 #include <algorithm>
@@ -87,16 +87,15 @@ template <int NB, int G, bool P44, int SGC>
 float row_dot(const TwoLevelView& w, const uint8_t* codes, const uint8_t* sq, const uint8_t* zq,
               const uint16_t* sp, const TwoLevelX& x, int64_t m, __m512i idx) {
   constexpr int64_t bb = 64 * NB / 8, per_block = 64 / G;
-  const int64_t K = w.in, blocks = K / 64, SG = SGC > 0 ? SGC : w.super_group, bps = SG / 64,
-                nps = SG / G;
+  const int64_t K = w.in, SG = SGC > 0 ? SGC : w.super_group, bps = SG / 64, nps = SG / G;
   const int8_t* xq = x.q.data() + m * K;
-  const float* step = x.step.data() + m * blocks;
+  const float* step = x.step.data() + m * (K / SG);
   const float* xs = x.xsum.data() + m * (K / G);
   const __m512i nib = _mm512_set1_epi32(15);
   __m512 acc = _mm512_setzero_ps(), zacc = _mm512_setzero_ps();
   for (int64_t s = 0; s < K / SG; ++s) {
     const float d = _cvtsh_ss(sp[2 * s]), e = _cvtsh_ss(sp[2 * s + 1]);
-    const __m512 dt = _mm512_set1_ps(d * step[s * bps]);
+    const __m512 dt = _mm512_set1_ps(d * step[s]);
     // Σ sq·q·x over the super-group in int32: a block adds at most 255 · 7620 per lane,
     // so the sum is flushed to fp32 every 1024 blocks (super-groups of 64 Ki inputs).
     for (int64_t b0 = s * bps; b0 < (s + 1) * bps; b0 += 1024) {
@@ -239,10 +238,10 @@ void dequantize_bf16_bits(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_
 void twolevel_quantize_x_vnni(TwoLevelX* p) {
   // One step per super-group (as llama.cpp's Q8_K has one per 256 for its k-quants): the
   // product then sums whole super-groups in int32 (row_dot), two vector instructions fewer per
-  // 64 weights. Kept per block of 64 in `step` (repeated) so that readers index it as before.
-  const int64_t K = p->in, blocks = K / 64, SG = p->super_group > 0 ? p->super_group : 64;
+  // 64 weights.
+  const int64_t K = p->in, SG = p->super_group, supers = K / SG;
   p->q.resize(static_cast<size_t>(p->rows * K));
-  p->step.resize(static_cast<size_t>(p->rows * blocks));
+  p->step.resize(static_cast<size_t>(p->rows * supers));
   for (int64_t m = 0; m < p->rows; ++m)
     for (int64_t s0 = 0; s0 < K; s0 += SG) {
       const float* xs = p->x + m * K + s0;
@@ -251,7 +250,7 @@ void twolevel_quantize_x_vnni(TwoLevelX* p) {
         mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(xs + k)));
       const float amax = _mm512_reduce_max_ps(mx);
       const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-      std::fill_n(p->step.data() + m * blocks + s0 / 64, SG / 64, amax / 127.0f);
+      p->step[static_cast<size_t>(m * supers + s0 / SG)] = amax / 127.0f;
       int8_t* qs = p->q.data() + m * K + s0;
       for (int64_t k = 0; k < SG; k += 16) {
         const __m512i i32 =
@@ -259,15 +258,16 @@ void twolevel_quantize_x_vnni(TwoLevelX* p) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + k), _mm512_cvtsepi32_epi8(i32));
       }
     }
-  // Sub-group sums of the rounded x (a sub-group never straddles a block of 64).
+  // Sub-group sums of the rounded x (a sub-group never straddles a super-group).
   const int64_t g = p->group, G = K / g;
+  p->xsum.resize(static_cast<size_t>(p->rows * G));
   for (int64_t m = 0; m < p->rows; ++m)
     for (int64_t jj = 0; jj < G; ++jj) {
       const int8_t* qg = p->q.data() + m * K + jj * g;
       int32_t sum = 0;
       for (int64_t i = 0; i < g; ++i) sum += qg[i];
       p->xsum[static_cast<size_t>(m * G + jj)] =
-          static_cast<float>(sum) * p->step[static_cast<size_t>(m * blocks + jj * g / 64)];
+          static_cast<float>(sum) * p->step[static_cast<size_t>(m * supers + jj * g / SG)];
     }
 }
 

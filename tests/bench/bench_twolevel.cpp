@@ -55,9 +55,8 @@ void BM_TwoLevelGemv(benchmark::State& state) {
   const int64_t copies = std::max<int64_t>(2, 4 * (l3 > 0 ? l3 : 64 << 20) / bytes + 1);
   at::manual_seed(0);
   const TwoLevelPacked packed = random_packed(p, out, in);
-  const int64_t copies_ = getenv("COPIES") ? atoi(getenv("COPIES")) : copies;
   std::vector<std::unique_ptr<TwoLevelLinear>> ls;
-  for (int64_t i = 0; i < copies_; ++i) ls.push_back(layer_of(packed));
+  for (int64_t i = 0; i < copies; ++i) ls.push_back(layer_of(packed));
   at::Tensor x = at::randn({1, in}).to(at::kBFloat16);
   size_t i = 0;
   const auto t0 = std::chrono::steady_clock::now();

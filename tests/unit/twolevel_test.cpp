@@ -130,7 +130,7 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
       at::Tensor ref = at::matmul(x, w_hat.t()) + bias;
       at::Tensor y = layer.forward(x);
       const double rel = ((y - ref).norm() / ref.norm()).item<double>();
-      // Decode on VNNI rounds x to int8 per 64 inputs (about 0.6 %); fp32 otherwise.
+      // Decode on VNNI rounds x to int8 per super-group (about 0.6 %); fp32 otherwise.
       const bool int8 = rows <= 8 && std::string(kernels::twolevel_gemv_isa()) != "scalar";
       EXPECT_LT(rel, int8 ? 1e-2 : 1e-5) << p.nbits << "-bit g" << p.group << " rows " << rows;
       if (int8) {
@@ -142,7 +142,7 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
         at::Tensor xq = at::empty({rows, in});
         for (int64_t i = 0; i < rows * in; ++i)
           xq.data_ptr<float>()[i] = static_cast<float>(xp.q[static_cast<size_t>(i)]) *
-                                    xp.step[static_cast<size_t>(i / 64)];
+                                    xp.step[static_cast<size_t>(i / p.super_group)];
         at::Tensor ref_q = at::matmul(xq, w_hat.t()) + bias;
         EXPECT_LT(((y - ref_q).norm() / ref_q.norm()).item<double>(), 2e-6)
             << p.nbits << "-bit g" << p.group << " rows " << rows;
