@@ -15,9 +15,10 @@
 #include <memory>
 #include <vector>
 
+#include "core/base/threads.h"
 #include "core/quant/hqq_linear.h"
 #include "core/quant/hqq_quantizer.h"
-#include "core/base/threads.h"
+#include "kernels/decode_ops.h"
 
 namespace {
 
@@ -139,6 +140,27 @@ void BM_DenseBf16Gemv(benchmark::State& state) {
   state.SetLabel("bf16 dense");
 }
 
+// The bf16 GEMV the decode step uses (kernels/decode_ops.h), rows split over the threads as
+// decode_step.cpp splits them: what a bf16 model's projections and lm_head stream at.
+void BM_DecodeBf16Gemv(benchmark::State& state) {
+  set_compute_threads(0);
+  const int64_t out = state.range(0), in = state.range(1);
+  std::vector<at::Tensor> ws;
+  for (int i = 0, n = copies_for(out * in * 2); i < n; ++i)
+    ws.push_back((at::randn({out, in}) * 0.02).to(at::kBFloat16));
+  at::Tensor x = at::randn({in});
+  std::vector<float> y(static_cast<size_t>(out));
+  const auto& ops = kernels::decode_ops();
+  stream(state, ws.size(), double(out) * in * 2, [&](size_t i) {
+    const auto* w = static_cast<const uint16_t*>(ws[i].data_ptr());
+    at::parallel_for(0, out, 64, [&](int64_t o0, int64_t o1) {
+      ops.gemv_bf16(w, in, in, x.data_ptr<float>(), y.data(), o0, o1);
+    });
+    benchmark::DoNotOptimize(y.data());
+  });
+  state.SetLabel("bf16 decode GEMV");
+}
+
 // Prefill: 128 rows through the tiled dequantize + GEMM path vs bf16 dense.
 void BM_LowbitPrefill(benchmark::State& state) {
   set_compute_threads(0);
@@ -177,6 +199,7 @@ void shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_DenseBf16Gemv)->Apply(shapes);
+BENCHMARK(BM_DecodeBf16Gemv)->Apply(shapes)->Args({2048, 5632})->Args({32000, 2048});
 BENCHMARK(BM_LowbitGemv)->Apply(shapes_bits);
 BENCHMARK(BM_DequantMatmul)->Apply(shapes_bits);
 BENCHMARK(BM_DensePrefill)->Apply(shapes)->Unit(benchmark::kMillisecond);
