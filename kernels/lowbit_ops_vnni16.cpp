@@ -94,6 +94,17 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
   for (int64_t o = o0; o < o1; ++o) {
     const uint16_t* sp = w.scale + o * groups;
     const uint16_t* zp = w.zero + o * groups;
+    // The codes, scales and zeros of two rows ahead, prefetched, as in the two-level kernel:
+    // the hardware prefetcher alone does not keep a row-at-a-time product streaming.
+    if (o + 2 < o1) {
+      const uint8_t* ahead = w.codes + (o + 2) * row_bytes;
+      for (int64_t c = 0; c < row_bytes; c += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + c), _MM_HINT_T0);
+      for (int64_t c = 0; c < groups; c += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(sp + 2 * groups + c), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(zp + 2 * groups + c), _MM_HINT_T0);
+      }
+    }
     if constexpr (SC == Scales::Table) {
       row_meta(w, o, s.data(), u.data());
       // Groups of 16 or 32 end where the row ends, before the block padding: a group past
