@@ -127,13 +127,19 @@ void BM_DequantMatmul(benchmark::State& state) {
   decode_product(state, false);
 }
 
+// Enough bf16 [out, in] weight copies to stream from DRAM.
+std::vector<at::Tensor> bf16_copies(int64_t out, int64_t in) {
+  std::vector<at::Tensor> ws;
+  for (int i = 0, n = copies_for(out * in * 2); i < n; ++i)
+    ws.push_back((at::randn({out, in}) * 0.02).to(at::kBFloat16));
+  return ws;
+}
+
 // libtorch bf16 dense product of 1 row (oneDNN).
 void BM_DenseBf16Gemv(benchmark::State& state) {
   set_compute_threads(0);
   const int64_t out = state.range(0), in = state.range(1);
-  std::vector<at::Tensor> ws;
-  for (int i = 0, n = copies_for(out * in * 2); i < n; ++i)
-    ws.push_back((at::randn({out, in}) * 0.02).to(at::kBFloat16));
+  const std::vector<at::Tensor> ws = bf16_copies(out, in);
   at::Tensor x = at::randn({1, in}).to(at::kBFloat16);
   stream(state, ws.size(), double(out) * in * 2,
          [&](size_t i) { benchmark::DoNotOptimize(at::linear(x, ws[i])); });
@@ -145,9 +151,7 @@ void BM_DenseBf16Gemv(benchmark::State& state) {
 void BM_DecodeBf16Gemv(benchmark::State& state) {
   set_compute_threads(0);
   const int64_t out = state.range(0), in = state.range(1);
-  std::vector<at::Tensor> ws;
-  for (int i = 0, n = copies_for(out * in * 2); i < n; ++i)
-    ws.push_back((at::randn({out, in}) * 0.02).to(at::kBFloat16));
+  const std::vector<at::Tensor> ws = bf16_copies(out, in);
   at::Tensor x = at::randn({in});
   std::vector<float> y(static_cast<size_t>(out));
   const auto& ops = kernels::decode_ops();
