@@ -12,6 +12,7 @@
 #endif
 
 #include "kernels/decode_ops.h"
+#include "kernels/prefetch_rows.h"
 
 namespace hqq::kernels::HQQ_ISA_NS {
 
@@ -69,6 +70,11 @@ inline void gemv_rows(const W* w, int64_t ld, int64_t in, const float* x, float*
 }
 
 #if defined(HQQ_DECODE_BF16_DOT)
+// Software prefetch distance, in weights. The hardware prefetcher alone left the GEMV at 27-32
+// GB/s where a plain read of the same copies streams 35 (2 threads, Zen 4, beyond L3); 2048
+// weights ahead gained 5-18 %, most on the 2048x5632 down_proj shape (27.0 -> 31.8 GB/s).
+constexpr int64_t kBf16PrefetchAhead = 2048;
+
 // With AVX512-BF16, x is split once into two bf16 halves, x = hi + lo to a relative 2^-16, and
 // vdpbf16ps multiplies the bf16 weights with both: a product of two bf16 is exact in fp32 and
 // the sums are fp32, so the result is the fp32 loop's within fp32 rounding. Two dot
@@ -76,20 +82,15 @@ inline void gemv_rows(const W* w, int64_t ld, int64_t in, const float* x, float*
 // ran at half the memory bandwidth (23 of 45 GB/s on 2 Zen 4 cores), this one streams.
 // One row at a time, four independent sums over 64 weights: a single sequential stream per
 // thread. Four rows at once (x loaded once for four) streamed at 25 GB/s on 2 cores against 34
-// for one row: the hardware prefetcher follows one stream better than four.
-// Software prefetch distance, in weights. The hardware prefetcher alone left the GEMV at 27-32
-// GB/s where a plain read of the same copies streams 35 (2 threads, Zen 4, beyond L3); 2048
-// weights ahead gained 5-18 %, most on the 2048x5632 down_proj shape (27.0 -> 31.8 GB/s).
-constexpr int64_t kBf16PrefetchAhead = 2048;
-
+// for one row: the hardware prefetcher follows one stream better than four (measured before
+// the software prefetch below; not re-measured with it).
 inline float dot_row_bf16(const uint16_t* r, const uint16_t* hi, const uint16_t* lo, int64_t in) {
   __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 64 <= in; i += 64) {
     // 4 KB ahead, past the row's end into the next row (rows are contiguous in the decode
     // step; a prefetch never faults). See kBf16PrefetchAhead.
-    _mm_prefetch(reinterpret_cast<const char*>(r + i + kBf16PrefetchAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(r + i + kBf16PrefetchAhead + 32), _MM_HINT_T0);
+    prefetch_lines(r + i + kBf16PrefetchAhead, 64 * sizeof(uint16_t));
     const __m512bh w0 = (__m512bh)_mm512_loadu_si512(r + i);
     const __m512bh w1 = (__m512bh)_mm512_loadu_si512(r + i + 32);
     a0 = _mm512_dpbf16_ps(a0, w0, (__m512bh)_mm512_loadu_si512(hi + i));

@@ -20,6 +20,7 @@
 #include "kernels/lowbit_dispatch.h"
 #include "kernels/lowbit_ops.h"
 #include "kernels/lowbit_row.h"
+#include "kernels/prefetch_rows.h"
 
 namespace hqq::kernels {
 
@@ -94,16 +95,11 @@ void gemv_rows(const LowbitMatrix& w, const QuantizedX& xq, const float* xsum, f
   for (int64_t o = o0; o < o1; ++o) {
     const uint16_t* sp = w.scale + o * groups;
     const uint16_t* zp = w.zero + o * groups;
-    // The codes, scales and zeros of two rows ahead, prefetched, as in the two-level kernel:
-    // the hardware prefetcher alone does not keep a row-at-a-time product streaming.
+    // The codes, scales and zeros of two rows ahead (kernels/prefetch_rows.h).
     if (o + 2 < o1) {
-      const uint8_t* ahead = w.codes + (o + 2) * row_bytes;
-      for (int64_t c = 0; c < row_bytes; c += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + c), _MM_HINT_T0);
-      for (int64_t c = 0; c < groups; c += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(sp + 2 * groups + c), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(zp + 2 * groups + c), _MM_HINT_T0);
-      }
+      prefetch_lines(w.codes + (o + 2) * row_bytes, row_bytes);
+      prefetch_lines(sp + 2 * groups, groups * 2);
+      prefetch_lines(zp + 2 * groups, groups * 2);
     }
     if constexpr (SC == Scales::Table) {
       row_meta(w, o, s.data(), u.data());

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/bf16_round_avx512.h"
+#include "kernels/prefetch_rows.h"
 #include "kernels/twolevel_ops.h"
 
 namespace hqq::kernels {
@@ -149,10 +150,8 @@ void gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int6
     // The codes and meta of two rows ahead, prefetched: without it the 2-bit layouts streamed
     // from DRAM at half their speed in cache (BM_TwoLevelGemv 2bit-tl-g16 860 µs, 370 with).
     if (o + 2 < o1) {
-      for (int64_t c = 0; c < w.code_row_bytes; c += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(codes + 2 * w.code_row_bytes + c), _MM_HINT_T0);
-      for (int64_t c = 0; c < w.meta_row_bytes; c += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(meta + 2 * w.meta_row_bytes + c), _MM_HINT_T0);
+      prefetch_lines(codes + 2 * w.code_row_bytes, w.code_row_bytes);
+      prefetch_lines(meta + 2 * w.meta_row_bytes, w.meta_row_bytes);
     }
     const uint16_t* sp = w.super + o * (w.in / w.super_group) * 2;
     if (!p44)
