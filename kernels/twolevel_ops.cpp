@@ -71,6 +71,10 @@ void twolevel_pack_codes_row(const uint8_t* c, int64_t K, int nbits, uint8_t* ou
       for (int i = 0; i < 32; ++i) o[i] = static_cast<uint8_t>((cb[i] & 15) | (cb[32 + i] << 4));
       continue;
     }
+    if (nbits == 1) {  // code i is bit i of the block's 8 bytes (little-endian): a byte mask
+      for (int i = 0; i < 64; ++i) o[i / 8] |= static_cast<uint8_t>((cb[i] & 1) << (i % 8));
+      continue;
+    }
     for (int i = 0; i < 64; ++i) o[i % 16] |= static_cast<uint8_t>((cb[i] & 3) << (2 * (i / 16)));
     if (nbits == 3)
       for (int i = 0; i < 64; ++i)
@@ -85,6 +89,10 @@ void twolevel_unpack_codes_row(const uint8_t* p, int64_t K, int nbits, uint8_t* 
     uint8_t* cb = out + b0;
     if (nbits == 4) {
       for (int i = 0; i < 32; ++i) cb[i] = o[i] & 15, cb[32 + i] = o[i] >> 4;
+      continue;
+    }
+    if (nbits == 1) {
+      for (int i = 0; i < 64; ++i) cb[i] = (o[i / 8] >> (i % 8)) & 1;
       continue;
     }
     for (int i = 0; i < 64; ++i) cb[i] = (o[i % 16] >> (2 * (i / 16))) & 3;

@@ -1,6 +1,7 @@
 #pragma once
 // Kernels on the two-level HQQ layout (core/quant/twolevel_format.h; docs/FORMATS.md). Codes of
 // a row are stored in blocks of 64 inputs, as the Blocks64 layout of lowbit_matrix.h has them:
+//   1-bit: 8 bytes, bit c of the block's little-endian 64-bit word is code c;
 //   2-bit: 16 bytes, byte b holds codes b, 16+b, 32+b, 48+b in bits 0-1, 2-3, 4-5, 6-7;
 //   3-bit: those 16 bytes for the low two bits, then 8 bytes whose bit c is code c's bit 2;
 //   4-bit: 32 bytes, byte b holds code b (low nibble) and code 32+b (high nibble).

@@ -24,7 +24,11 @@ namespace {
 
 template <int NB>
 inline __m512i codes64(const uint8_t* p) {
-  if constexpr (NB == 2 || NB == 3) {
+  if constexpr (NB == 1) {  // the block's 64 bits are a byte mask
+    uint64_t u;
+    std::memcpy(&u, p, 8);
+    return _mm512_maskz_mov_epi8(_cvtu64_mask64(u), _mm512_set1_epi8(1));
+  } else if constexpr (NB == 2 || NB == 3) {
     const __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 2, 2, 4, 4, 6, 6)),
                                  _mm512_set1_epi8(3));
@@ -273,6 +277,8 @@ void twolevel_quantize_x_vnni(TwoLevelX* p) {
 void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
                         int64_t o0, int64_t o1) {
   switch (w.nbits) {
+    case 1:
+      return gemv_bits<1>(w, x, y, ldy, o0, o1);
     case 2:
       return gemv_bits<2>(w, x, y, ldy, o0, o1);
     case 3:
@@ -285,6 +291,8 @@ void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int
 void twolevel_dequantize_bf16_vnni(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
                                    int64_t ld) {
   switch (w.nbits) {
+    case 1:
+      return dequantize_bf16_bits<1>(w, o0, o1, out, ld);
     case 2:
       return dequantize_bf16_bits<2>(w, o0, o1, out, ld);
     case 3:

@@ -1,7 +1,7 @@
 #pragma once
 // The memory-budget planner: given a target size (bytes of the whole model, or average bits per
 // quantized weight, meta included), choose a format per layer among every format the quantizer
-// writes (plan_candidates.h: plain HQQ at every preset, two-level at 2-4 bits and sub-groups
+// writes (plan_candidates.h: plain HQQ at every preset, two-level at 1-4 bits and sub-groups
 // 8-64, with and without rotation) so that what the model loses is smallest.
 //
 // The error of a choice (PlanMeasure::Kl, the default) is the KL divergence the model shows when

@@ -60,8 +60,8 @@ std::vector<PlanCandidate> plain_plan_candidates() {
 std::vector<PlanCandidate> plan_candidates() {
   std::vector<PlanCandidate> out = plain_plan_candidates();
   // 4-bit sub-group meta under one fp16 pair per 256 weights (the two-level presets' choice):
-  // bits + 8 / group + 0.125 per weight, from 2.25 (2-bit g64) to 5.125 (4-bit g8).
-  for (int bits : {2, 3, 4})
+  // bits + 8 / group + 0.125 per weight, from 1.25 (1-bit g64) to 5.125 (4-bit g8).
+  for (int bits : {1, 2, 3, 4})
     for (int64_t group : {64, 32, 16, 8})
       for (bool rotate : {false, true}) {
         const std::string name =

@@ -35,6 +35,10 @@ struct TwoLevelPreset {
 
 inline const std::vector<TwoLevelPreset>& twolevel_presets() {
   static const std::vector<TwoLevelPreset> kPresets = {
+      // 1-bit codes: two levels per sub-group, (0 − z)·s and (1 − z)·s, both chosen by the
+      // solver; below every plain format (1-bit g32 with fp16 meta is 2.0 bits per weight).
+      {"1bit-tl-g32", 1, 32, 4, 4, 256},  // 1 + 8/32 + 32/256 = 1.375 bits per weight
+      {"1bit-tl-g16", 1, 16, 4, 4, 256},  // 1 + 8/16 + 32/256 = 1.625
       {"2bit-tl-g64", 2, 64, 4, 4, 256},  // 2 + 8/64 + 32/256 = 2.25 bits per weight
       {"2bit-tl-g16", 2, 16, 4, 4, 256},  // 2 + 8/16 + 32/256 = 2.625
       // 2.625 everywhere but 3.375 on v_proj and down_proj: 2.84 on Llama shapes

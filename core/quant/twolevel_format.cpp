@@ -46,7 +46,7 @@ void check_twolevel(const TwoLevelParams& p, int64_t N, int64_t K, const std::st
   auto bad = [&](const std::string& what) {
     throw InputError(name + ": two-level format: " + what);
   };
-  if (p.nbits < 2 || p.nbits > 4) bad("code bits must be 2, 3 or 4");
+  if (p.nbits < 1 || p.nbits > 4) bad("code bits must be 1, 2, 3 or 4");
   if (p.group != 8 && p.group != 16 && p.group != 32 && p.group != 64)
     bad("sub-group must be 8, 16, 32 or 64");
   if (p.scale_bits < 2 || p.scale_bits > 8 || p.zero_bits < 2 || p.zero_bits > 8)

@@ -19,7 +19,7 @@
 namespace hqq {
 
 struct TwoLevelParams {
-  int nbits = 2;              // code bits: 2, 3 or 4
+  int nbits = 2;              // code bits: 1, 2, 3 or 4
   int64_t group = 16;         // sub-group length: 8, 16, 32 or 64
   int scale_bits = 4;         // bits of each sub-group's scale code (2..8)
   int zero_bits = 4;          // bits of each sub-group's zero code (2..8)

@@ -382,6 +382,43 @@ TEST(Cli, QuantizeWithinABitBudgetOnTheNamedFormats) {
   EXPECT_EQ(measure.code, 2) << measure.err;
 }
 
+// Below 2 bits per weight: the 1-bit two-level preset costs exactly 1 + 8/16 + 32/256 bits, and
+// a 1.6-bit budget (refused while the smallest format was 2.0 bits) gives a plan within it.
+TEST(Cli, QuantizeBelowTwoBitsWithOneBitTwoLevelFormats) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  auto text = tmp / "t.txt";
+  hqq::test::write_file(
+      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
+                .substr(0, 20000));
+  Result q =
+      hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() + " --preset 1bit-tl-g16");
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(q.out)["bits_per_weight"].get<double>(), 1.625);
+  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
+  Result full = hqq("-q --json ppl " + demo + ppl_args);
+  Result one = hqq("-q --json ppl " + (tmp / "q").string() + ppl_args);
+  ASSERT_EQ(full.code, 0) << full.err;
+  ASSERT_EQ(one.code, 0) << one.err;
+  const double pf = nlohmann::json::parse(full.out)["ppl"].get<double>();
+  const double p1 = nlohmann::json::parse(one.out)["ppl"].get<double>();
+  EXPECT_GT(p1, pf);
+  EXPECT_LT(p1, 3 * pf);  // 1.6 bits lose much, but the model still works
+  const std::string plan = (tmp / "plan.json").string();
+  Result b = hqq("-q --json quantize " + demo + " -o " + (tmp / "b").string() +
+                 " --budget-bits 1.6 --plan-probe-tokens 32 --plan-formats "
+                 "1bit-tl-g32,1bit-tl-g16,2bit-tl-g64 --save-plan " +
+                 plan);
+  ASSERT_EQ(b.code, 0) << b.err;
+  const double bits = nlohmann::json::parse(b.out)["bits_per_weight"].get<double>();
+  EXPECT_LE(bits, 1.6);
+  EXPECT_GT(bits, 1.5);
+  const auto saved = nlohmann::json::parse(hqq::test::read_file(plan));
+  int one_bit = 0;
+  for (const auto& r : saved["overrides"]) one_bit += r.value("nbits", 0) == 1;
+  EXPECT_GT(one_bit, 0);
+}
+
 // hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.
 TEST(Cli, PerplexityWithAReferenceModelOrSavedFile) {
   TempDir tmp;

@@ -85,7 +85,7 @@ TEST(Decode, MatchesFullForwardInBf16) {
 // per term, about 1 % of the logits here.
 TEST(Decode, MatchesFullForwardOnQuantizedFormats) {
   test::TempDir tmp;
-  for (const char* preset : {"4bit-g64", "2bit-g64", "2bit-tl-g16", "8bit-g128"}) {
+  for (const char* preset : {"4bit-g64", "2bit-g64", "2bit-tl-g16", "1bit-tl-g16", "8bit-g128"}) {
     SCOPED_TRACE(preset);
     const fs::path out = tmp.path() / preset;
     test::quantize_to(HQQ_TEST_DEMO_MODEL_DIR, out, preset);

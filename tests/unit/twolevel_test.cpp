@@ -124,7 +124,7 @@ TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
     at::Tensor bias = at::randn({out}) * 0.1;
     TwoLevelLinear layer(pack_twolevel(quantize_twolevel(w, p, "w")), bias, at::kFloat);
     at::Tensor w_hat = layer.dequantized();
-    EXPECT_LT(relative_error(w, w_hat), p.nbits == 2 ? 0.45 : 0.25);
+    EXPECT_LT(relative_error(w, w_hat), p.nbits == 1 ? 0.75 : p.nbits == 2 ? 0.45 : 0.25);
     for (int64_t rows : {1, 3, 8, 9, 300}) {
       at::Tensor x = at::randn({rows, in});
       at::Tensor ref = at::matmul(x, w_hat.t()) + bias;
