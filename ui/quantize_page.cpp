@@ -711,12 +711,16 @@ void QuantizePage::plan_for_budget() {
         }
         editor_->set_rules(result->plan.overrides);
         preset_->setCurrentIndex(preset_->count() - 1);  // custom
-        status_->setText(tr("Planned %1 layers at %2 bits/weight, meta included; predicted %3 %4.")
-                             .arg(result->layers.size())
-                             .arg(result->bits_per_weight(), 0, 'f', 3)
-                             .arg(result->measure == PlanMeasure::Kl ? tr("KL divergence")
-                                                                     : tr("squared weight error"))
-                             .arg(result->total_error, 0, 'g', 4));
+        if (result->lm_head) set_lm_head_bits(result->plan.lm_head_bits);
+        const int head = result->plan.lm_head_bits;
+        status_->setText(
+            tr("Planned %1 layers at %2 bits/weight, meta included, lm_head %3; predicted %4 %5.")
+                .arg(result->layers.size())
+                .arg(result->bits_per_weight(), 0, 'f', 3)
+                .arg(head ? tr("%1-bit").arg(head) : tr("kept"))
+                .arg(result->measure == PlanMeasure::Kl ? tr("KL divergence")
+                                                        : tr("squared weight error"))
+                .arg(result->total_error, 0, 'g', 4));
       });
   runner_->start([dir, base, bo, result](JobRunner& job) {
     *result = hqq::plan_for_budget(dir, base, bo, job.context());

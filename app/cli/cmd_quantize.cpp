@@ -109,6 +109,12 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         b.candidates = plan_candidates_from_list(a->plan_formats);
         b.probe.length = std::min<int64_t>(a->plan_probe_tokens, 128);
         b.probe.sequences = (a->plan_probe_tokens + 127) / 128;
+        // --lm-head-bits fixes the output matrix; --embed-bits (which may hold a tied head)
+        // leaves it as stored in the count; otherwise a GB budget chooses it.
+        if (g.lm_head_bits != 0)
+          b.lm_head_bits = g.lm_head_bits;
+        else if (a->embed_bits != 0)
+          b.lm_head_bits = 0;
         if (!a->plan_cache.empty()) {
           refuse_output_over_sources(a->plan_cache, {a->source, a->plan_file});
           b.cache = a->plan_cache;
@@ -121,6 +127,9 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         std::string mix;
         for (const auto& [name, n] : counts)
           mix += fmt::format("{}{} x{}", mix.empty() ? "" : ", ", name, n);
+        if (bp.lm_head)
+          mix += bp.plan.lm_head_bits ? fmt::format(", lm_head {}-bit", bp.plan.lm_head_bits)
+                                      : std::string(", lm_head kept");
         fmt::print(stderr,
                    "budget plan: {:.4f} bits/weight, {:.6f} GB in all, predicted {} {:.4g} "
                    "({} measurements{}) ({})\n",
@@ -129,8 +138,8 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
                    bp.from_cache ? ", from the cache" : "", mix);
       }
       // The global --lm-head-bits, given to quantize, stores lm_head quantized in the output
-      // (at load it quantizes a 16-bit head for one run). A budget counts lm_head at 16 bits:
-      // with both, the output ends below the budget by the head's saving.
+      // (at load it quantizes a 16-bit head for one run); a GB budget counts it so, and a bit
+      // budget counts the projections only.
       if (g.lm_head_bits != 0) o.plan.lm_head_bits = g.lm_head_bits;
       if (a->embed_bits != 0) o.plan.embed_bits = a->embed_bits;
       if (!a->save_plan.empty()) {

@@ -42,6 +42,11 @@ struct BudgetOptions {
   // candidates and measure settings, and written to it otherwise, so that planning the same
   // model for another budget takes the knapsack only.
   std::filesystem::path cache;
+  // Budgets for the whole model: the output matrix (lm_head; the embedding too when tied, one
+  // matrix) is one more choice of the knapsack, kept or quantized to 8 or 4 bits
+  // (lm_head_quant_config), its loss measured like a layer's. -1: the planner chooses; 0, 8 or
+  // 4: fixed (its bytes counted as such). Bit budgets count the projections only: no choice.
+  int lm_head_bits = -1;
 };
 
 struct LayerChoice {
@@ -62,7 +67,11 @@ struct BudgetPlan {
   double total_error = 0;    // predicted KL (Kl) or summed squared weight error (Weights)
   int64_t measurements = 0;  // KL evaluations run
   bool from_cache = false;
-  double bits_per_weight() const;
+  // Whole-model budgets: the output matrix's choice among lm_head_options (bits, 0 = kept);
+  // plan.lm_head_bits holds the chosen one, kept_bytes its bytes.
+  std::optional<LayerChoice> lm_head;
+  std::vector<int> lm_head_options;
+  double bits_per_weight() const;  // of the projections (the output matrix is not counted)
 };
 
 // `base` gives the optimizer, iterations and axis; the formats come from the candidates.

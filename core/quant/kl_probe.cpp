@@ -42,11 +42,38 @@ double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
       throw;
     }
     *s.slot = std::move(original);
-    // KL(ref ‖ model) per position, in double; every position predicts a next token.
-    const at::Tensor kl = (ref_logp_.exp() * (ref_logp_ - logp)).sum(-1).to(at::kDouble);
-    return kl.mean().item<double>();
+    return kl_of(logp);
   }
   throw Error("KL probe: the model has no layer '" + module + "'");
+}
+
+double KlProbe::kl_with_head(const at::Tensor& w_hat) {
+  if (!model_.config().tie_word_embeddings) return kl_with("lm_head", w_hat);
+  at::NoGradGuard no_grad;
+  for (auto& [name, t] : model_.named_parameters()) {
+    if (name != "model.embed_tokens.weight") continue;
+    at::Tensor original = *t;
+    *t = w_hat.to(model_.dtype());
+    model_.retie_embeddings();
+    at::Tensor logp;
+    try {
+      logp = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+    } catch (...) {
+      *t = original;
+      model_.retie_embeddings();
+      throw;
+    }
+    *t = original;
+    model_.retie_embeddings();
+    return kl_of(logp);
+  }
+  throw Error("KL probe: the tied model has no embedding matrix");
+}
+
+double KlProbe::kl_of(const at::Tensor& logp) const {
+  // KL(ref ‖ model) per position, in double; every position predicts a next token.
+  const at::Tensor kl = (ref_logp_.exp() * (ref_logp_ - logp)).sum(-1).to(at::kDouble);
+  return kl.mean().item<double>();
 }
 
 }  // namespace hqq

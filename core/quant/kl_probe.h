@@ -35,12 +35,16 @@ class KlProbe {
   // Mean KL(full ‖ model) over the probe's predictions, with `module`'s weight (fp32 [out, in])
   // replaced by `w_hat` and every other layer full precision.
   double kl_with(const std::string& module, const at::Tensor& w_hat);
+  // The same with the output matrix replaced: lm_head, and for tied embeddings the embedding
+  // rows too (one matrix serves both, as a quantized tied head does).
+  double kl_with_head(const at::Tensor& w_hat);
   const at::Tensor& tokens() const { return tokens_; }  // [sequences, length] int64
 
  private:
   Checkpoint ckpt_;
   LlamaModel model_;
   at::Tensor tokens_, ref_logp_;
+  double kl_of(const at::Tensor& logp) const;  // mean KL(ref ‖ logp)
 };
 
 }  // namespace hqq

@@ -419,6 +419,32 @@ TEST(Cli, QuantizeBelowTwoBitsWithOneBitTwoLevelFormats) {
   EXPECT_GT(one_bit, 0);
 }
 
+// --budget-gb counts the whole model and chooses the output matrix as well: the demo model's
+// tied 4.2 MB fp32 embedding does not fit 2.3 MB kept; --lm-head-bits fixes the choice.
+TEST(Cli, QuantizeWithinAGigabyteBudgetChoosesTheHead) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+  const std::string common =
+      " --budget-gb 0.0023 --plan-probe-tokens 32 --plan-formats "
+      "2bit-tl-g64,2bit-tl-g16,3bit-tl-g32 --plan-cache " +
+      (tmp / "cache.json").string();
+  Result q = hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() + common);
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_NE(q.err.find("lm_head"), std::string::npos) << q.err;
+  const auto s = nlohmann::json::parse(q.out);
+  EXPECT_LE(s["output_bytes"].get<double>(), 2.3e6 * 1.01);
+  const auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "q" / "config.json"));
+  const auto& plan = cfg["quantization_config"]["hqq_studio"]["plan"];
+  ASSERT_TRUE(plan.contains("lm_head_bits")) << plan.dump();
+  EXPECT_NE(plan["lm_head_bits"].get<int>(), 0);
+  // Fixed at 8 bits: the plan keeps it, and counts it at its quantized size.
+  Result fixed = hqq("-q --json --lm-head-bits 8 quantize " + demo + " -o " +
+                     (tmp / "q8").string() + common + " --dry-run");
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  EXPECT_EQ(nlohmann::json::parse(fixed.out)["lm_head_bits"].get<int>(), 8);
+  EXPECT_NE(fixed.err.find("lm_head 8-bit"), std::string::npos) << fixed.err;
+}
+
 // hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.
 TEST(Cli, PerplexityWithAReferenceModelOrSavedFile) {
   TempDir tmp;

@@ -193,6 +193,9 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
   EXPECT_TRUE(q->status_text().contains("predicted KL divergence")) << q->status_text();
   EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
+  // The whole-model budget chose the output matrix too, and the page shows that choice.
+  EXPECT_TRUE(q->status_text().contains("lm_head")) << q->status_text();
+  EXPECT_EQ(q->plan().lm_head_bits, q->lm_head_bits());
   // The live size now describes the planned model, and it fits.
   const QString size = q->size_text();
   const double mb = size.section("model ", 1).section(" MB", 0, 0).toDouble();

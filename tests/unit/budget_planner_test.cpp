@@ -79,6 +79,11 @@ TEST(BudgetPlanner, AmpleBudgetPicksTheMostAccurateAndTooSmallIsAnError) {
   EXPECT_EQ(layers[0].chosen, 0u);
   EXPECT_EQ(layers[1].chosen, 1u);
   EXPECT_THROW(choose_candidates(layers, 15), InputError);
+  // A choice with fewer candidates than the others (a fixed output matrix) keeps a valid index.
+  layers.push_back({"lm_head", 10, {0.5}, {5}, 0});
+  choose_candidates(layers, 40);
+  EXPECT_EQ(layers[2].chosen, 0u);
+  EXPECT_EQ(layers[1].chosen, 1u);
 }
 
 TEST(BudgetPlanner, PlansARealModelWithinItsBitBudget) {
@@ -205,6 +210,44 @@ TEST(BudgetPlanner, KlMeasureWeighsLayersByWhatTheModelLoses) {
   const BudgetPlan scaled = plan_for_budget(demo_dir(), QuantConfig{}, o);
   EXPECT_EQ(scaled.measurements, 28);
   EXPECT_LE(scaled.bits_per_weight(), 3.0);
+}
+
+// A whole-model budget chooses the output matrix too. The demo model's tied embedding is 4.2 MB
+// of fp32, more than a 2.3 MB budget: kept, nothing fits (the planner before this refused it);
+// quantized with the tied head it fits, and the written model is within the budget.
+TEST(BudgetPlanner, WholeModelBudgetChoosesTheOutputMatrix) {
+  test::TempDir tmp;
+  BudgetOptions o;
+  o.total_bytes = 2.3e6;
+  o.candidates = plan_candidates_from_list("2bit-tl-g64,2bit-tl-g16,3bit-tl-g32");
+  o.probe = {.sequences = 1, .length = 32, .seed = 1};
+  o.cache = tmp / "cache.json";  // the second plan below reuses the layers' measurements
+  const BudgetPlan p = plan_for_budget(demo_dir(), QuantConfig{}, o);
+  ASSERT_TRUE(p.lm_head.has_value());
+  EXPECT_EQ(p.lm_head_options, (std::vector<int>{0, 8, 4}));
+  EXPECT_EQ(p.lm_head->errors[0], 0);  // kept: no loss
+  EXPECT_GT(p.lm_head->errors[1], 0);  // 8-bit: measured, small
+  EXPECT_GT(p.lm_head->errors[2], p.lm_head->errors[1]);
+  EXPECT_NE(p.plan.lm_head_bits, 0);
+  EXPECT_LE(p.quantized_bytes + p.kept_bytes, 2.3e6);
+  const PlanSize s = plan_size(inspect_model(demo_dir()), p.plan);
+  EXPECT_TRUE(s.lm_head_quantized && s.embed_quantized);  // one tied matrix
+  EXPECT_NEAR(s.total_bytes, p.quantized_bytes + p.kept_bytes, 0.01 * s.total_bytes);
+  QuantizeOptions q;
+  q.source = demo_dir();
+  q.output = tmp / "q";
+  q.plan = p.plan;
+  const QuantizeSummary written = quantize_checkpoint(q);
+  EXPECT_LE(static_cast<double>(written.output_bytes), 2.3e6 * 1.01);  // + header and norms
+  // The head fixed as stored: the same budget cannot be met.
+  o.lm_head_bits = 0;
+  EXPECT_THROW(plan_for_budget(demo_dir(), QuantConfig{}, o), InputError);
+  // A bit budget counts the projections only: no output matrix choice.
+  BudgetOptions b;
+  b.bits_per_weight = 3.0;
+  b.measure = PlanMeasure::Weights;
+  b.candidates = plan_candidates_from_list("2bit-g64,4bit-g64");
+  EXPECT_FALSE(plan_for_budget(demo_dir(), QuantConfig{}, b).lm_head.has_value());
 }
 
 TEST(BudgetPlanner, CandidateListsAndTheirExactBytes) {
