@@ -698,6 +698,7 @@ void QuantizePage::plan_for_budget() {
   BudgetOptions bo = planner_options_;
   bo.total_bytes = budget_->value() * 1e9;
   bo.bits_per_weight.reset();
+  bo.embed_bits = embed_bits();  // counted at its size; in a tied model it is the head
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
   connect(

@@ -109,12 +109,10 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         b.candidates = plan_candidates_from_list(a->plan_formats);
         b.probe.length = std::min<int64_t>(a->plan_probe_tokens, 128);
         b.probe.sequences = (a->plan_probe_tokens + 127) / 128;
-        // --lm-head-bits fixes the output matrix; --embed-bits (which may hold a tied head)
-        // leaves it as stored in the count; otherwise a GB budget chooses it.
-        if (g.lm_head_bits != 0)
-          b.lm_head_bits = g.lm_head_bits;
-        else if (a->embed_bits != 0)
-          b.lm_head_bits = 0;
+        // --lm-head-bits (and in a tied model --embed-bits) fixes the output matrix; otherwise
+        // a GB budget chooses it. A quantized embedding is counted at its size.
+        if (g.lm_head_bits != 0) b.lm_head_bits = g.lm_head_bits;
+        b.embed_bits = a->embed_bits;
         if (!a->plan_cache.empty()) {
           refuse_output_over_sources(a->plan_cache, {a->source, a->plan_file});
           b.cache = a->plan_cache;

@@ -350,8 +350,17 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     kept -= static_cast<double>(ckpt.entry(head_name).nbytes());
     if (o.lm_head_bits >= 0)
       r.lm_head_options = {o.lm_head_bits};
+    else if (config.tie_word_embeddings && o.embed_bits != 0)
+      r.lm_head_options = {o.embed_bits};
     else
       r.lm_head_options = {0, 8, 4};
+  }
+  const std::string embed_name = "model.embed_tokens.weight";
+  if (o.total_bytes && o.embed_bits != 0 && !config.tie_word_embeddings && ckpt.has(embed_name)) {
+    const TensorEntry& e = ckpt.entry(embed_name);
+    const QuantConfig ec = lm_head_quant_config(o.embed_bits, "embed_bits");
+    kept += hqq_layer_bytes(ec.nbits, e.shape.at(0) * e.shape.at(1), ec.group_size, ec.axis) -
+            static_cast<double>(e.nbytes());
   }
   r.kept_bytes = kept;
   const double budget = o.total_bytes ? *o.total_bytes - kept
@@ -463,6 +472,7 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     choose_candidates(r.layers, budget);
   }
   r.plan.defaults = base;
+  r.plan.embed_bits = o.embed_bits;
   for (const auto& l : r.layers) {
     r.plan.overrides.push_back(r.candidates[l.chosen].rule(l.module));
     r.quantized_bytes += l.bytes[l.chosen];

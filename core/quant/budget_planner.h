@@ -47,6 +47,9 @@ struct BudgetOptions {
   // (lm_head_quant_config), its loss measured like a layer's. -1: the planner chooses; 0, 8 or
   // 4: fixed (its bytes counted as such). Bit budgets count the projections only: no choice.
   int lm_head_bits = -1;
+  // The token embedding stored quantized (quantize --embed-bits 8|4; 0: as stored), counted at
+  // that size. In a tied model it is the output matrix: it fixes lm_head_bits.
+  int embed_bits = 0;
 };
 
 struct LayerChoice {

@@ -250,6 +250,24 @@ TEST(BudgetPlanner, WholeModelBudgetChoosesTheOutputMatrix) {
   EXPECT_FALSE(plan_for_budget(demo_dir(), QuantConfig{}, b).lm_head.has_value());
 }
 
+// An untied model with its embedding stored at 8 bits (--embed-bits): the planner counts the
+// embedding at that size, so the planned total is what plan_size (and the writer) give.
+TEST(BudgetPlanner, AQuantizedEmbeddingIsCountedAtItsSize) {
+  auto dir = test::fixtures() / "models" / "llama_gqa_fp32";
+  BudgetOptions o;
+  o.total_bytes = 0.2e6;
+  o.embed_bits = 8;
+  o.measure = PlanMeasure::Weights;
+  o.candidates = plan_candidates_from_list("1bit-g32,2bit-g32,2bit-g16");
+  const BudgetPlan p = plan_for_budget(dir, QuantConfig{}, o);
+  EXPECT_EQ(p.plan.embed_bits, 8);
+  ASSERT_TRUE(p.lm_head.has_value());
+  const PlanSize s = plan_size(inspect_model(dir), p.plan);
+  EXPECT_TRUE(s.embed_quantized);
+  EXPECT_NEAR(s.total_bytes, p.quantized_bytes + p.kept_bytes, 0.02 * s.total_bytes);
+  EXPECT_LE(p.quantized_bytes + p.kept_bytes, 0.2e6);
+}
+
 TEST(BudgetPlanner, CandidateListsAndTheirExactBytes) {
   EXPECT_THROW(plan_candidates_from_list("2bit-g64,5bit-tl-g7"), InputError);
   EXPECT_EQ(plan_candidates_from_list("plain").size(), quant_presets().size());
