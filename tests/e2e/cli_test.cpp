@@ -307,13 +307,26 @@ TEST(Cli, Phi3ExportJoinsTheFusedProjections) {
   EXPECT_NE(bad.err.find("longrope"), std::string::npos) << bad.err;
 }
 
-TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
-  TempDir tmp;
-  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
+// Perplexity of the demo model and of `qmodel` on the first 20,000 bytes of KJV (ctx 128);
+// NaN when either run fails (the failure is reported).
+std::pair<double, double> demo_and_quantized_ppl(const TempDir& tmp, const std::string& qmodel) {
   auto text = tmp / "t.txt";
   hqq::test::write_file(
       text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
                 .substr(0, 20000));
+  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
+  Result full = hqq("-q --json ppl " + std::string(HQQ_TEST_DEMO_MODEL_DIR) + ppl_args);
+  Result quant = hqq("-q --json ppl " + qmodel + ppl_args);
+  EXPECT_EQ(full.code, 0) << full.err;
+  EXPECT_EQ(quant.code, 0) << quant.err;
+  if (full.code != 0 || quant.code != 0) return {NAN, NAN};
+  return {nlohmann::json::parse(full.out)["ppl"].get<double>(),
+          nlohmann::json::parse(quant.out)["ppl"].get<double>()};
+}
+
+TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
+  TempDir tmp;
+  const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
   Result q =
       hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() + " --preset 2bit-tl-g16");
   ASSERT_EQ(q.code, 0) << q.err;
@@ -321,13 +334,7 @@ TEST(Cli, QuantizeWithATwoLevelPresetThenPerplexity) {
   EXPECT_DOUBLE_EQ(s["bits_per_weight"].get<double>(), 2.625);  // 2 + 8/16 + 32/256, no bias
   auto cfg = nlohmann::json::parse(hqq::test::read_file(tmp / "q" / "config.json"));
   EXPECT_EQ(cfg["quantization_config"]["hqq_studio"]["formats"][1], "twolevel-v1");
-  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
-  Result full = hqq("-q --json ppl " + demo + ppl_args);
-  Result quant = hqq("-q --json ppl " + (tmp / "q").string() + ppl_args);
-  ASSERT_EQ(full.code, 0) << full.err;
-  ASSERT_EQ(quant.code, 0) << quant.err;
-  const double pf = nlohmann::json::parse(full.out)["ppl"].get<double>();
-  const double pq = nlohmann::json::parse(quant.out)["ppl"].get<double>();
+  const auto [pf, pq] = demo_and_quantized_ppl(tmp, (tmp / "q").string());
   EXPECT_GT(pq, pf);        // 2.6 bits lose something...
   EXPECT_LT(pq, 1.5 * pf);  // ...but the model still works
   // A model whose layers do not fit the super-group: exit 2, naming the layer, nothing written.
@@ -387,21 +394,11 @@ TEST(Cli, QuantizeWithinABitBudgetOnTheNamedFormats) {
 TEST(Cli, QuantizeBelowTwoBitsWithOneBitTwoLevelFormats) {
   TempDir tmp;
   const std::string demo = HQQ_TEST_DEMO_MODEL_DIR;
-  auto text = tmp / "t.txt";
-  hqq::test::write_file(
-      text, hqq::test::read_file(hqq::test::shared_data() / "corpora" / "kjv" / "kjv.txt")
-                .substr(0, 20000));
   Result q =
       hqq("-q --json quantize " + demo + " -o " + (tmp / "q").string() + " --preset 1bit-tl-g16");
   ASSERT_EQ(q.code, 0) << q.err;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(q.out)["bits_per_weight"].get<double>(), 1.625);
-  const std::string ppl_args = " --text " + text.string() + " --ctx 128 --max-tokens 1024";
-  Result full = hqq("-q --json ppl " + demo + ppl_args);
-  Result one = hqq("-q --json ppl " + (tmp / "q").string() + ppl_args);
-  ASSERT_EQ(full.code, 0) << full.err;
-  ASSERT_EQ(one.code, 0) << one.err;
-  const double pf = nlohmann::json::parse(full.out)["ppl"].get<double>();
-  const double p1 = nlohmann::json::parse(one.out)["ppl"].get<double>();
+  const auto [pf, p1] = demo_and_quantized_ppl(tmp, (tmp / "q").string());
   EXPECT_GT(p1, pf);
   EXPECT_LT(p1, 3 * pf);  // 1.6 bits lose much, but the model still works
   const std::string plan = (tmp / "plan.json").string();

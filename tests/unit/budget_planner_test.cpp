@@ -129,13 +129,18 @@ fs::path demo_dir() {
   return HQQ_TEST_DEMO_MODEL_DIR;
 }
 
-// Quantizes `dir` with the plan and returns the bits per weight the written layers hold.
-double written_bits(const fs::path& dir, const QuantPlan& plan, const fs::path& out) {
+// Quantizes `dir` with the plan into `out`.
+QuantizeSummary written(const fs::path& dir, const QuantPlan& plan, const fs::path& out) {
   QuantizeOptions q;
   q.source = dir;
   q.output = out;
   q.plan = plan;
-  return quantize_checkpoint(q).bits_per_weight;
+  return quantize_checkpoint(q);
+}
+
+// The bits per weight the written layers hold.
+double written_bits(const fs::path& dir, const QuantPlan& plan, const fs::path& out) {
+  return written(dir, plan, out).bits_per_weight;
 }
 
 TEST(BudgetPlanner, PlansStayWithinTheirBitBudgetMetaIncluded) {
@@ -233,12 +238,8 @@ TEST(BudgetPlanner, WholeModelBudgetChoosesTheOutputMatrix) {
   const PlanSize s = plan_size(inspect_model(demo_dir()), p.plan);
   EXPECT_TRUE(s.lm_head_quantized && s.embed_quantized);  // one tied matrix
   EXPECT_NEAR(s.total_bytes, p.quantized_bytes + p.kept_bytes, 0.01 * s.total_bytes);
-  QuantizeOptions q;
-  q.source = demo_dir();
-  q.output = tmp / "q";
-  q.plan = p.plan;
-  const QuantizeSummary written = quantize_checkpoint(q);
-  EXPECT_LE(static_cast<double>(written.output_bytes), 2.3e6 * 1.01);  // + header and norms
+  const QuantizeSummary w = written(demo_dir(), p.plan, tmp / "q");
+  EXPECT_LE(static_cast<double>(w.output_bytes), 2.3e6 * 1.01);  // + header and norms
   // The head fixed as stored: the same budget cannot be met.
   o.lm_head_bits = 0;
   EXPECT_THROW(plan_for_budget(demo_dir(), QuantConfig{}, o), InputError);
