@@ -698,7 +698,8 @@ void QuantizePage::plan_for_budget() {
   BudgetOptions bo = planner_options_;
   bo.total_bytes = budget_->value() * 1e9;
   bo.bits_per_weight.reset();
-  bo.embed_bits = embed_bits();  // counted at its size; in a tied model it is the head
+  // The planner chooses the output matrix and an untied embedding; the boxes show its choice.
+  bo.lm_head_bits = bo.embed_bits = -1;
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
   connect(
@@ -713,6 +714,7 @@ void QuantizePage::plan_for_budget() {
         editor_->set_rules(result->plan.overrides);
         preset_->setCurrentIndex(preset_->count() - 1);  // custom
         if (result->lm_head) set_lm_head_bits(result->plan.lm_head_bits);
+        if (result->embed) set_embed_bits(result->plan.embed_bits);
         const int head = result->plan.lm_head_bits;
         status_->setText(
             tr("Planned %1 layers at %2 bits/weight, meta included, lm_head %3; predicted %4 %5.")

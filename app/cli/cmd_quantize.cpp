@@ -109,10 +109,10 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         b.candidates = plan_candidates_from_list(a->plan_formats);
         b.probe.length = std::min<int64_t>(a->plan_probe_tokens, 128);
         b.probe.sequences = (a->plan_probe_tokens + 127) / 128;
-        // --lm-head-bits (and in a tied model --embed-bits) fixes the output matrix; otherwise
-        // a GB budget chooses it. A quantized embedding is counted at its size.
+        // --lm-head-bits and --embed-bits fix the output matrix and the embedding (in a tied
+        // model one matrix); otherwise a GB budget chooses them.
         if (g.lm_head_bits != 0) b.lm_head_bits = g.lm_head_bits;
-        b.embed_bits = a->embed_bits;
+        if (a->embed_bits != 0) b.embed_bits = a->embed_bits;
         if (!a->plan_cache.empty()) {
           refuse_output_over_sources(a->plan_cache, {a->source, a->plan_file});
           b.cache = a->plan_cache;
@@ -125,9 +125,11 @@ void add_quantize_commands(CLI::App& app, GlobalOptions& g, Action* run) {
         std::string mix;
         for (const auto& [name, n] : counts)
           mix += fmt::format("{}{} x{}", mix.empty() ? "" : ", ", name, n);
-        if (bp.lm_head)
-          mix += bp.plan.lm_head_bits ? fmt::format(", lm_head {}-bit", bp.plan.lm_head_bits)
-                                      : std::string(", lm_head kept");
+        auto matrix = [&](const char* what, int bits) {
+          mix += bits ? fmt::format(", {} {}-bit", what, bits) : fmt::format(", {} kept", what);
+        };
+        if (bp.lm_head) matrix("lm_head", bp.plan.lm_head_bits);
+        if (bp.embed) matrix("embedding", bp.plan.embed_bits);
         fmt::print(stderr,
                    "budget plan: {:.4f} bits/weight, {:.6f} GB in all, predicted {} {:.4g} "
                    "({} measurements{}) ({})\n",

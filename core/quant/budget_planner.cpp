@@ -259,63 +259,75 @@ nlohmann::json choice_json(const LayerChoice& l) {
           {"weight_errors", finite_or_null(l.weight_errors)}};
 }
 
+// A whole-matrix choice of a GB budget (the output matrix, the untied embedding): its options'
+// bits (0: kept) and their measurements.
+struct MatrixChoice {
+  std::string field;   // "lm_head" or "embed": the cache's key, the plan's *_bits
+  std::string tensor;  // its checkpoint tensor
+  bool head = false;   // the KL probe replaces the output matrix (else the embedding rows)
+  std::vector<int> options;
+  std::optional<LayerChoice> choice;
+};
+
 void write_cache(const std::filesystem::path& file, const nlohmann::json& key,
-                 const std::vector<LayerChoice>& layers, const std::optional<LayerChoice>& head,
-                 const std::vector<int>& head_options) {
+                 const std::vector<LayerChoice>& layers, const std::vector<MatrixChoice>& mats) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& l : layers) a.push_back(choice_json(l));
   nlohmann::json j{{"key", key}, {"layers", a}};
-  if (head) j["lm_head"] = {{"options", head_options}, {"choice", choice_json(*head)}};
+  for (const auto& m : mats)
+    if (m.choice) j[m.field] = {{"options", m.options}, {"choice", choice_json(*m.choice)}};
   write_file_atomic(file.string(), j.dump(1));
 }
 
-// The output matrix's cached measurements, when the file holds this key and these options.
-std::optional<LayerChoice> read_cached_head(const std::filesystem::path& file,
-                                            const nlohmann::json& key,
-                                            const std::vector<int>& options) {
+// A matrix's cached measurements, when the file holds this key and these options.
+std::optional<LayerChoice> read_cached_matrix(const std::filesystem::path& file,
+                                              const nlohmann::json& key, const MatrixChoice& m) {
   if (file.empty() || !std::filesystem::exists(file)) return std::nullopt;
   try {
     const nlohmann::json j = read_json_file(file);
-    if (j.at("key") != key || !j.contains("lm_head")) return std::nullopt;
-    const nlohmann::json& h = j.at("lm_head");
-    if (h.at("options").get<std::vector<int>>() != options) return std::nullopt;
+    if (j.at("key") != key || !j.contains(m.field)) return std::nullopt;
+    const nlohmann::json& h = j.at(m.field);
+    if (h.at("options").get<std::vector<int>>() != m.options) return std::nullopt;
     LayerChoice c;
     c.module = h.at("choice").at("module").get<std::string>();
     c.parameters = h.at("choice").at("parameters").get<int64_t>();
     c.errors = from_json_list(h.at("choice").at("errors"));
     c.bytes = from_json_list(h.at("choice").at("bytes"));
     c.weight_errors = from_json_list(h.at("choice").at("weight_errors"));
-    if (c.errors.size() != options.size() || c.bytes.size() != options.size()) return std::nullopt;
+    if (c.errors.size() != m.options.size() || c.bytes.size() != m.options.size())
+      return std::nullopt;
     return c;
   } catch (const std::exception&) {
     return std::nullopt;
   }
 }
 
-// The output matrix kept (bytes as stored, no loss) or quantized to each of `options`' bits:
-// bytes as the writer stores them, loss as the KL probe measures it with the matrix replaced
-// (embedding rows too when tied), or the squared weight error without a probe.
-LayerChoice measure_head(Checkpoint& ckpt, const std::string& name, const std::vector<int>& options,
-                         KlProbe* probe, const JobContext& job) {
+// A matrix kept (bytes as stored, no loss) or quantized to each option's bits: bytes as the
+// writer stores them, loss as the KL probe measures it with the matrix replaced (for a tied head
+// the embedding rows too), or the squared weight error without a probe.
+LayerChoice measure_matrix(Checkpoint& ckpt, const MatrixChoice& m, KlProbe* probe,
+                           const JobContext& job) {
   LayerChoice h;
-  h.module = "lm_head";
-  const at::Tensor w = ckpt.tensor(name).to(at::kFloat).contiguous();
+  h.module = m.field == "embed" ? "model.embed_tokens" : "lm_head";
+  const at::Tensor w = ckpt.tensor(m.tensor).to(at::kFloat).contiguous();
   h.parameters = w.numel();
-  for (int bits : options) {
+  for (int bits : m.options) {
     job.check();
     if (bits == 0) {
-      h.bytes.push_back(static_cast<double>(ckpt.entry(name).nbytes()));
+      h.bytes.push_back(static_cast<double>(ckpt.entry(m.tensor).nbytes()));
       h.errors.push_back(0);
       h.weight_errors.push_back(0);
       continue;
     }
-    const QuantConfig cfg = lm_head_quant_config(bits, "lm_head_bits");
+    const QuantConfig cfg = lm_head_quant_config(bits, m.field + "_bits");
     h.bytes.push_back(hqq_layer_bytes(cfg.nbits, w.numel(), cfg.group_size, cfg.axis));
-    const at::Tensor w_hat = dequantized_as(w, cfg, "lm_head", job);
+    const at::Tensor w_hat = dequantized_as(w, cfg, h.module, job);
     h.weight_errors.push_back(sq_error(w, w_hat));
-    h.errors.push_back(probe ? probe->kl_with_head(w_hat) : h.weight_errors.back());
+    h.errors.push_back(!probe   ? h.weight_errors.back()
+                       : m.head ? probe->kl_with_head(w_hat)
+                                : probe->kl_with_embedding(w_hat));
   }
-  ckpt.release(name);
+  ckpt.release(m.tensor);
   return h;
 }
 
@@ -340,27 +352,24 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     kept -= static_cast<double>(e.nbytes());
     params += e.shape.at(0) * e.shape.at(1);
   }
-  // The output matrix, with a whole-model budget: one more choice (BudgetOptions::lm_head_bits).
-  // At 4 bits a kept bf16 head is 40 % of what a 1 B model's decode step reads; llama.cpp's
-  // files carry a 6-bit one.
-  const std::string head_name =
-      config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  const bool head_choice = o.total_bytes.has_value() && ckpt.has(head_name);
-  if (head_choice) {
-    kept -= static_cast<double>(ckpt.entry(head_name).nbytes());
-    if (o.lm_head_bits >= 0)
-      r.lm_head_options = {o.lm_head_bits};
-    else if (config.tie_word_embeddings && o.embed_bits != 0)
-      r.lm_head_options = {o.embed_bits};
-    else
-      r.lm_head_options = {0, 8, 4};
-  }
+  // With a whole-model budget the output matrix and an untied embedding are choices of the
+  // knapsack too (BudgetOptions::lm_head_bits, embed_bits). At 4 bits a kept bf16 head is 40 %
+  // of what a 1 B model's decode step reads (llama.cpp's files carry a 6-bit one), and a Llama
+  // 3 8B's embedding is 1 GB in bf16.
+  std::vector<MatrixChoice> mats;
+  auto options = [](int fixed) {
+    return fixed >= 0 ? std::vector<int>{fixed} : std::vector<int>{0, 8, 4};
+  };
+  const bool tied = config.tie_word_embeddings;
   const std::string embed_name = "model.embed_tokens.weight";
-  if (o.total_bytes && o.embed_bits != 0 && !config.tie_word_embeddings && ckpt.has(embed_name)) {
-    const TensorEntry& e = ckpt.entry(embed_name);
-    const QuantConfig ec = lm_head_quant_config(o.embed_bits, "embed_bits");
-    kept += hqq_layer_bytes(ec.nbits, e.shape.at(0) * e.shape.at(1), ec.group_size, ec.axis) -
-            static_cast<double>(e.nbytes());
+  if (o.total_bytes) {
+    const std::string head_name = tied ? embed_name : "lm_head.weight";
+    // Tied: one matrix; a fixed embedding fixes it (both given must agree, at quantize).
+    const int head_fixed = o.lm_head_bits >= 0 ? o.lm_head_bits : tied ? o.embed_bits : -1;
+    if (ckpt.has(head_name)) mats.push_back({"lm_head", head_name, true, options(head_fixed), {}});
+    if (!tied && ckpt.has(embed_name))
+      mats.push_back({"embed", embed_name, false, options(o.embed_bits), {}});
+    for (const auto& m : mats) kept -= static_cast<double>(ckpt.entry(m.tensor).nbytes());
   }
   r.kept_bytes = kept;
   const double budget = o.total_bytes ? *o.total_bytes - kept
@@ -451,37 +460,38 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     r.layers.push_back(std::move(l));
     job.report({"plan", ++done, static_cast<int64_t>(modules.size()), m});
   }
-  if (head_choice) {
-    r.lm_head = read_cached_head(o.cache, key, r.lm_head_options);
-    if (!r.lm_head) {
-      const auto quantized = static_cast<int64_t>(std::count_if(
-          r.lm_head_options.begin(), r.lm_head_options.end(), [](int bits) { return bits != 0; }));
-      if (kl && quantized > 0 && !probe) probe.emplace(dir, config, o.probe, job);
-      r.lm_head = measure_head(ckpt, head_name, r.lm_head_options, probe ? &*probe : nullptr, job);
-      r.measurements += kl ? quantized : 0;
-    }
+  for (auto& m : mats) {
+    m.choice = read_cached_matrix(o.cache, key, m);
+    if (m.choice) continue;
+    const auto quantized = static_cast<int64_t>(
+        std::count_if(m.options.begin(), m.options.end(), [](int bits) { return bits != 0; }));
+    if (kl && quantized > 0 && !probe) probe.emplace(dir, config, o.probe, job);
+    m.choice = measure_matrix(ckpt, m, probe ? &*probe : nullptr, job);
+    r.measurements += kl ? quantized : 0;
   }
-  if (!o.cache.empty() && (!r.from_cache || head_choice))
-    write_cache(o.cache, key, r.layers, r.lm_head, r.lm_head_options);
-  if (r.lm_head) {  // one knapsack over the layers and the output matrix
-    r.layers.push_back(*r.lm_head);
-    choose_candidates(r.layers, budget);
-    r.lm_head->chosen = r.layers.back().chosen;
+  if (!o.cache.empty() && (!r.from_cache || !mats.empty()))
+    write_cache(o.cache, key, r.layers, mats);
+  // One knapsack over the layers and the matrices.
+  for (const auto& m : mats) r.layers.push_back(*m.choice);
+  choose_candidates(r.layers, budget);
+  for (size_t i = mats.size(); i-- > 0;) {
+    mats[i].choice->chosen = r.layers.back().chosen;
     r.layers.pop_back();
-  } else {
-    choose_candidates(r.layers, budget);
   }
   r.plan.defaults = base;
-  r.plan.embed_bits = o.embed_bits;
+  r.plan.embed_bits = std::max(o.embed_bits, 0);
   for (const auto& l : r.layers) {
     r.plan.overrides.push_back(r.candidates[l.chosen].rule(l.module));
     r.quantized_bytes += l.bytes[l.chosen];
     r.total_error += l.errors[l.chosen];
   }
-  if (r.lm_head) {
-    r.plan.lm_head_bits = r.lm_head_options[r.lm_head->chosen];
-    r.kept_bytes += r.lm_head->bytes[r.lm_head->chosen];
-    r.total_error += r.lm_head->errors[r.lm_head->chosen];
+  for (const auto& m : mats) {
+    const LayerChoice& c = *m.choice;
+    (m.field == "embed" ? r.plan.embed_bits : r.plan.lm_head_bits) = m.options[c.chosen];
+    r.kept_bytes += c.bytes[c.chosen];
+    r.total_error += c.errors[c.chosen];
+    (m.field == "embed" ? r.embed : r.lm_head) = c;
+    (m.field == "embed" ? r.embed_options : r.lm_head_options) = m.options;
   }
   return r;
 }

@@ -47,9 +47,10 @@ struct BudgetOptions {
   // (lm_head_quant_config), its loss measured like a layer's. -1: the planner chooses; 0, 8 or
   // 4: fixed (its bytes counted as such). Bit budgets count the projections only: no choice.
   int lm_head_bits = -1;
-  // The token embedding stored quantized (quantize --embed-bits 8|4; 0: as stored), counted at
-  // that size. In a tied model it is the output matrix: it fixes lm_head_bits.
-  int embed_bits = 0;
+  // The same for an untied token embedding (rows dequantized when looked up; its loss measured
+  // with the embedding replaced). In a tied model the embedding is the output matrix: a fixed
+  // embed_bits fixes lm_head_bits.
+  int embed_bits = -1;
 };
 
 struct LayerChoice {
@@ -70,10 +71,11 @@ struct BudgetPlan {
   double total_error = 0;    // predicted KL (Kl) or summed squared weight error (Weights)
   int64_t measurements = 0;  // KL evaluations run
   bool from_cache = false;
-  // Whole-model budgets: the output matrix's choice among lm_head_options (bits, 0 = kept);
-  // plan.lm_head_bits holds the chosen one, kept_bytes its bytes.
-  std::optional<LayerChoice> lm_head;
-  std::vector<int> lm_head_options;
+  // Whole-model budgets: the output matrix's and an untied embedding's choices among their
+  // options (bits, 0 = kept); plan.lm_head_bits / embed_bits hold the chosen ones, kept_bytes
+  // their bytes.
+  std::optional<LayerChoice> lm_head, embed;
+  std::vector<int> lm_head_options, embed_options;
   double bits_per_weight() const;  // of the projections (the output matrix is not counted)
 };
 

@@ -49,6 +49,10 @@ double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
 
 double KlProbe::kl_with_head(const at::Tensor& w_hat) {
   if (!model_.config().tie_word_embeddings) return kl_with("lm_head", w_hat);
+  return kl_with_embedding(w_hat);  // tied: retie_embeddings makes the head follow it
+}
+
+double KlProbe::kl_with_embedding(const at::Tensor& w_hat) {
   at::NoGradGuard no_grad;
   for (auto& [name, t] : model_.named_parameters()) {
     if (name != "model.embed_tokens.weight") continue;
@@ -67,7 +71,7 @@ double KlProbe::kl_with_head(const at::Tensor& w_hat) {
     model_.retie_embeddings();
     return kl_of(logp);
   }
-  throw Error("KL probe: the tied model has no embedding matrix");
+  throw Error("KL probe: the model has no dense embedding matrix");
 }
 
 double KlProbe::kl_of(const at::Tensor& logp) const {

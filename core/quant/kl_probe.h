@@ -38,6 +38,8 @@ class KlProbe {
   // The same with the output matrix replaced: lm_head, and for tied embeddings the embedding
   // rows too (one matrix serves both, as a quantized tied head does).
   double kl_with_head(const at::Tensor& w_hat);
+  // With the token embedding's rows replaced (untied: the output matrix stays).
+  double kl_with_embedding(const at::Tensor& w_hat);
   const at::Tensor& tokens() const { return tokens_; }  // [sequences, length] int64
 
  private:

@@ -440,6 +440,22 @@ TEST(Cli, QuantizeWithinAGigabyteBudgetChoosesTheHead) {
   ASSERT_EQ(fixed.code, 0) << fixed.err;
   EXPECT_EQ(nlohmann::json::parse(fixed.out)["lm_head_bits"].get<int>(), 8);
   EXPECT_NE(fixed.err.find("lm_head 8-bit"), std::string::npos) << fixed.err;
+  // An untied model: the embedding is a choice as well (64 KB of fp32 each: 100 KB cannot
+  // keep both), and --embed-bits fixes it.
+  const std::string untied = model("llama_gqa_fp32");
+  const std::string small =
+      " --budget-gb 0.0001 --plan-probe-tokens 32 --plan-formats "
+      "1bit-g32,2bit-g32,2bit-g16 --dry-run";
+  Result u = hqq("-q --json quantize " + untied + " -o " + (tmp / "u").string() + small);
+  ASSERT_EQ(u.code, 0) << u.err;
+  EXPECT_NE(u.err.find("embedding"), std::string::npos) << u.err;
+  const auto up = nlohmann::json::parse(u.out);
+  EXPECT_TRUE(up.value("embed_bits", 0) != 0 || up.value("lm_head_bits", 0) != 0) << up.dump();
+  Result e4 = hqq("-q --json quantize " + untied + " -o " + (tmp / "e").string() + small +
+                  " --embed-bits 4");
+  ASSERT_EQ(e4.code, 0) << e4.err;
+  EXPECT_EQ(nlohmann::json::parse(e4.out)["embed_bits"].get<int>(), 4);
+  EXPECT_NE(e4.err.find("embedding 4-bit"), std::string::npos) << e4.err;
 }
 
 // hqq ppl --reference: the KL divergence to the full-precision model, live or from a file.

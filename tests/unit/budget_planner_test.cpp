@@ -251,22 +251,38 @@ TEST(BudgetPlanner, WholeModelBudgetChoosesTheOutputMatrix) {
   EXPECT_FALSE(plan_for_budget(demo_dir(), QuantConfig{}, b).lm_head.has_value());
 }
 
-// An untied model with its embedding stored at 8 bits (--embed-bits): the planner counts the
-// embedding at that size, so the planned total is what plan_size (and the writer) give.
-TEST(BudgetPlanner, AQuantizedEmbeddingIsCountedAtItsSize) {
+// An untied model: with a whole-model budget its embedding is a choice like the head (kept, 8 or
+// 4 bits, its loss measured with the rows replaced); fixed (--embed-bits) it is counted at that
+// size. Either way the planned total is what plan_size (and the writer) give.
+TEST(BudgetPlanner, AnUntiedEmbeddingIsChosenOrCountedAtItsSize) {
   auto dir = test::fixtures() / "models" / "llama_gqa_fp32";
   BudgetOptions o;
-  o.total_bytes = 0.2e6;
-  o.embed_bits = 8;
-  o.measure = PlanMeasure::Weights;
+  o.total_bytes = 0.1e6;  // embedding and head are 64 KB each in fp32: both kept cannot fit
   o.candidates = plan_candidates_from_list("1bit-g32,2bit-g32,2bit-g16");
+  o.probe = {.sequences = 1, .length = 32, .seed = 1};
   const BudgetPlan p = plan_for_budget(dir, QuantConfig{}, o);
-  EXPECT_EQ(p.plan.embed_bits, 8);
-  ASSERT_TRUE(p.lm_head.has_value());
-  const PlanSize s = plan_size(inspect_model(dir), p.plan);
-  EXPECT_TRUE(s.embed_quantized);
-  EXPECT_NEAR(s.total_bytes, p.quantized_bytes + p.kept_bytes, 0.02 * s.total_bytes);
-  EXPECT_LE(p.quantized_bytes + p.kept_bytes, 0.2e6);
+  ASSERT_TRUE(p.embed.has_value() && p.lm_head.has_value());
+  EXPECT_EQ(p.embed_options, (std::vector<int>{0, 8, 4}));
+  EXPECT_EQ(p.embed->errors[0], 0);
+  EXPECT_GT(p.embed->errors[1], 0);  // KL with the rows replaced
+  EXPECT_GT(p.embed->errors[2], p.embed->errors[1]);
+  EXPECT_TRUE(p.plan.embed_bits != 0 || p.plan.lm_head_bits != 0);
+  EXPECT_LE(p.quantized_bytes + p.kept_bytes, 0.1e6);
+  for (int fixed : {-1, 8}) {
+    BudgetOptions f = o;
+    f.total_bytes = 0.2e6;
+    f.embed_bits = fixed;
+    f.measure = PlanMeasure::Weights;
+    const BudgetPlan q = plan_for_budget(dir, QuantConfig{}, f);
+    if (fixed > 0) {
+      EXPECT_EQ(q.plan.embed_bits, fixed);
+      EXPECT_EQ(q.embed_options, (std::vector<int>{fixed}));
+    }
+    const PlanSize s = plan_size(inspect_model(dir), q.plan);
+    EXPECT_EQ(s.embed_quantized, q.plan.embed_bits != 0);
+    EXPECT_NEAR(s.total_bytes, q.quantized_bytes + q.kept_bytes, 0.02 * s.total_bytes) << fixed;
+    EXPECT_LE(q.quantized_bytes + q.kept_bytes, 0.2e6);
+  }
 }
 
 TEST(BudgetPlanner, CandidateListsAndTheirExactBytes) {
