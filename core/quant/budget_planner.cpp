@@ -353,9 +353,9 @@ BudgetPlan plan_for_budget(const std::filesystem::path& dir, const QuantConfig& 
     params += e.shape.at(0) * e.shape.at(1);
   }
   // With a whole-model budget the output matrix and an untied embedding are choices of the
-  // knapsack too (BudgetOptions::lm_head_bits, embed_bits). At 4 bits a kept bf16 head is 40 %
-  // of what a 1 B model's decode step reads (llama.cpp's files carry a 6-bit one), and a Llama
-  // 3 8B's embedding is 1 GB in bf16.
+  // knapsack too (BudgetOptions::lm_head_bits, embed_bits). A kept bf16 head is 40 % of what a
+  // 4-bit decode step of TinyLlama's shape reads (llama.cpp's files carry a 6-bit one), and a
+  // Llama 3 8B's embedding is 1 GB in bf16.
   std::vector<MatrixChoice> mats;
   auto options = [](int fixed) {
     return fixed >= 0 ? std::vector<int>{fixed} : std::vector<int>{0, 8, 4};
