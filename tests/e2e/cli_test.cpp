@@ -403,7 +403,7 @@ TEST(Cli, QuantizeBelowTwoBitsWithOneBitTwoLevelFormats) {
   EXPECT_LT(p1, 3 * pf);  // 1.6 bits lose much, but the model still works
   const std::string plan = (tmp / "plan.json").string();
   Result b = hqq("-q --json quantize " + demo + " -o " + (tmp / "b").string() +
-                 " --budget-bits 1.6 --plan-probe-tokens 32 --plan-formats "
+                 " --budget-bits 1.6 --plan-measure weights --plan-formats "  // KL: elsewhere
                  "1bit-tl-g32,1bit-tl-g16,2bit-tl-g64 --save-plan " +
                  plan);
   ASSERT_EQ(b.code, 0) << b.err;
