@@ -195,13 +195,30 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
   // The whole-model budget chose the output matrix too, and the page shows that choice.
   EXPECT_TRUE(q->status_text().contains("lm_head")) << q->status_text();
-  EXPECT_EQ(q->plan().lm_head_bits, q->lm_head_bits());
+  // (what the planner chose, in the status, is what the page's lm_head box now holds)
+  const int head = q->lm_head_bits();
+  EXPECT_TRUE(q->status_text().contains(head ? QString("lm_head %1-bit").arg(head)
+                                             : QString("lm_head kept")))
+      << q->status_text() << " box " << head;
   // The live size now describes the planned model, and it fits.
   const QString size = q->size_text();
   const double mb = size.section("model ", 1).section(" MB", 0, 0).toDouble();
   EXPECT_GT(mb, 3.0) << size;
   EXPECT_LE(mb, 6.5) << size;
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
+  // 2.3 MB: less than the 4.2 MB fp32 tied embedding, so the planner must quantize that one
+  // matrix, and the page's lm_head box and live size follow its choice.
+  q->set_budget_gb(0.0023);
+  q->plan_for_budget();
+  ASSERT_TRUE(wait_job(q->runner()));
+  ASSERT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
+  const int quantized_head = q->lm_head_bits();
+  EXPECT_NE(quantized_head, 0);
+  EXPECT_TRUE(q->status_text().contains(QString("lm_head %1-bit").arg(quantized_head)))
+      << q->status_text();
+  const double small = q->size_text().section("model ", 1).section(" MB", 0, 0).toDouble();
+  EXPECT_GT(small, 1.0) << q->size_text();
+  EXPECT_LE(small, 2.3) << q->size_text();
 }
 
 TEST(Workflow, TwoLevelPresetsAndFormatsWithTheirBitsMetaIncluded) {
