@@ -23,7 +23,7 @@ KlProbe::KlProbe(const std::filesystem::path& dir, const ModelConfig& config,
     next = at::multinomial(at::softmax(logits, -1), 1, /*replacement=*/false, gen);
     tokens_.narrow(1, t, 1).copy_(next);
   }
-  ref_logp_ = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+  ref_logp_ = logp();
 }
 
 double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
@@ -34,15 +34,15 @@ double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
     if (!dense) throw Error("KL probe: '" + module + "' is not a dense layer");
     std::unique_ptr<Linear> original = std::move(*s.slot);
     *s.slot = std::make_unique<DenseLinear>(w_hat.to(model_.dtype()), dense->bias());
-    at::Tensor logp;
+    at::Tensor lp;
     try {
-      logp = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+      lp = logp();
     } catch (...) {
       *s.slot = std::move(original);
       throw;
     }
     *s.slot = std::move(original);
-    return kl_of(logp);
+    return kl_of(lp);
   }
   throw Error("KL probe: the model has no layer '" + module + "'");
 }
@@ -59,9 +59,9 @@ double KlProbe::kl_with_embedding(const at::Tensor& w_hat) {
     at::Tensor original = *t;
     *t = w_hat.to(model_.dtype());
     model_.retie_embeddings();
-    at::Tensor logp;
+    at::Tensor lp;
     try {
-      logp = at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
+      lp = logp();
     } catch (...) {
       *t = original;
       model_.retie_embeddings();
@@ -69,9 +69,13 @@ double KlProbe::kl_with_embedding(const at::Tensor& w_hat) {
     }
     *t = original;
     model_.retie_embeddings();
-    return kl_of(logp);
+    return kl_of(lp);
   }
   throw Error("KL probe: the model has no dense embedding matrix");
+}
+
+at::Tensor KlProbe::logp() {
+  return at::log_softmax(model_.forward(tokens_).to(at::kFloat), -1);
 }
 
 double KlProbe::kl_of(const at::Tensor& logp) const {

@@ -46,6 +46,7 @@ class KlProbe {
   Checkpoint ckpt_;
   LlamaModel model_;
   at::Tensor tokens_, ref_logp_;
+  at::Tensor logp();                           // the model's log-probabilities on tokens_
   double kl_of(const at::Tensor& logp) const;  // mean KL(ref ‖ logp)
 };
 
