@@ -3,6 +3,7 @@
 // variant: f receives std::integral_constant<int, N>.
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/lowbit_ops.h"
 
@@ -10,6 +11,16 @@ namespace hqq::kernels {
 
 template <int N>
 using Int = std::integral_constant<int, N>;
+
+// Calls f(Int<0>), …, f(Int<N-1>): indices stay compile-time constants, so accumulator arrays
+// indexed by them live in registers.
+template <int N, typename F>
+inline void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    (f(Int<I>{}), ...);
+  }
+  (std::make_integer_sequence<int, N>{});
+}
 
 // 1, 2, 3, 4; anything else is 8.
 template <typename F>

@@ -34,16 +34,6 @@ bool supports(const LowbitMatrix& w) {
          (w.group == 16 || w.group == 32 || w.group % 64 == 0);
 }
 
-// Calls f(Int<0>), …, f(Int<N-1>): indices stay compile-time constants, so accumulator arrays
-// indexed by them live in registers.
-template <int N, typename F>
-inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    (f(Int<I>{}), ...);
-  }
-  (std::make_integer_sequence<int, N>{});
-}
-
 // Activations of `rows` rows as int8 per block of 64 (scale absmax / 127), transposed per run
 // of 16 blocks: int32 word j of block b lies at q[((m·runs + b/16)·16 + j)·16 + b%16].
 struct QuantizedX {

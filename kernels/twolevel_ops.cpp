@@ -2,6 +2,7 @@
 // VNNI product (twolevel_ops_vnni.cpp) is chosen at run time where the CPU has it.
 #include "kernels/twolevel_ops.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -9,41 +10,20 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/decode_ops.h"
+#include "kernels/lowbit_matrix.h"
 
 namespace hqq::kernels {
 
 void twolevel_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
                         int64_t o0, int64_t o1);
 void twolevel_quantize_x_vnni(TwoLevelX* x);
+void twolevel_interleave_x_vnni(TwoLevelX* x);
+void twolevel_interleaved_gemv_vnni(const TwoLevelView& w, const TwoLevelX& x, float* y,
+                                    int64_t ldy, int64_t o0, int64_t o1);
 void twolevel_dequantize_bf16_vnni(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_t* out,
                                    int64_t ld);
 
 namespace {
-
-// IEEE half to float without F16C, so this file runs on any x86-64.
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while (!(mant & 0x400u));
-      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 bool use_vnni() {
   static const bool v = [] {
@@ -59,6 +39,67 @@ bool use_vnni() {
 
 int64_t twolevel_block_bytes(int nbits) {
   return 64 * nbits / 8;
+}
+
+namespace {
+
+// The 8x8 bit matrix of a 64-bit word (bit 8r + c) transposed (bit 8c + r), by three swaps of
+// its 2x2, 4x4 and 4x4-block off-diagonals.
+uint64_t transpose8x8(uint64_t x) {
+  uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+  x ^= t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+  x ^= t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+  return x ^ t ^ (t << 28);
+}
+
+// Where block b's 4-byte words sit in the interleaved row: word v of lane b % 16 of its run,
+// the run's words 4n bytes apart (n blocks in the run; lowbit_matrix.h, blocks64x16_slot).
+// A stored 2-bit block's byte 4v + k (inputs 4v + k + 16p in plane p) is byte k of word v:
+// the words move and nothing else. A stored 1-bit block's byte p holds inputs 8p..8p+7;
+// interleaved, byte 4v + k of the block holds input 8p + 4v + k in bit p: the same 8x8 bit
+// matrix, transposed.
+int64_t lane_offset(int64_t blocks, int64_t b, int nbits, int64_t* n) {
+  const int64_t r0 = b / kRunBlocks * kRunBlocks;
+  *n = std::min(kRunBlocks, blocks - r0);
+  return r0 * 8 * nbits + 4 * (b - r0);
+}
+
+}  // namespace
+
+void twolevel_interleave_row(const uint8_t* stored, int64_t K, int nbits, uint8_t* out) {
+  const int64_t blocks = K / 64;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t n = 0;
+    uint8_t* lane = out + lane_offset(blocks, b, nbits, &n);
+    uint8_t blk[16];
+    std::memcpy(blk, stored + b * 8 * nbits, static_cast<size_t>(8 * nbits));
+    if (nbits == 1) {
+      uint64_t u;
+      std::memcpy(&u, blk, 8);
+      u = transpose8x8(u);
+      std::memcpy(blk, &u, 8);
+    }
+    for (int v = 0; v < 2 * nbits; ++v) std::memcpy(lane + v * 4 * n, blk + 4 * v, 4);
+  }
+}
+
+void twolevel_deinterleave_row(const uint8_t* interleaved, int64_t K, int nbits, uint8_t* out) {
+  const int64_t blocks = K / 64;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t n = 0;
+    const uint8_t* lane = interleaved + lane_offset(blocks, b, nbits, &n);
+    uint8_t blk[16];
+    for (int v = 0; v < 2 * nbits; ++v) std::memcpy(blk + 4 * v, lane + v * 4 * n, 4);
+    if (nbits == 1) {
+      uint64_t u;
+      std::memcpy(&u, blk, 8);
+      u = transpose8x8(u);
+      std::memcpy(blk, &u, 8);
+    }
+    std::memcpy(out + b * 8 * nbits, blk, static_cast<size_t>(8 * nbits));
+  }
 }
 
 void twolevel_pack_codes_row(const uint8_t* c, int64_t K, int nbits, uint8_t* out) {
@@ -129,6 +170,23 @@ void twolevel_unpack_meta_row(const uint8_t* p, int64_t groups, int sb, int zb, 
   for (int64_t j = 0; j < groups; ++j) sq[j] = get(sb), zq[j] = get(zb);
 }
 
+void twolevel_row_codes(const TwoLevelView& w, int64_t o, uint8_t* out) {
+  const uint8_t* row = w.codes + o * w.code_row_bytes;
+  if (w.interleaved) {
+    thread_local std::vector<uint8_t> stored;
+    stored.resize(static_cast<size_t>(w.code_row_bytes));
+    twolevel_deinterleave_row(row, w.in, w.nbits, stored.data());
+    row = stored.data();
+  }
+  twolevel_unpack_codes_row(row, w.in, w.nbits, out);
+}
+
+bool twolevel_interleaves(const TwoLevelView& w) {
+  return use_vnni() && (w.nbits == 1 || w.nbits == 2) &&
+         (w.group == 16 || w.group == 32 || w.group == 64) && w.scale_bits == 4 &&
+         w.zero_bits == 4 && w.super_group == 256 && w.in % 256 == 0;
+}
+
 void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z) {
   const int64_t G = w.groups(), per_super = w.super_group / w.group;
   // Called once per row by every dequantizing loop (prefill tiles): no allocation per row.
@@ -151,7 +209,7 @@ void twolevel_dequantize(const TwoLevelView& w, int64_t o0, int64_t o1, float* o
   std::vector<uint8_t> q(static_cast<size_t>(w.in));
   for (int64_t o = o0; o < o1; ++o) {
     twolevel_row_meta(w, o, s.data(), z.data());
-    twolevel_unpack_codes_row(w.codes + o * w.code_row_bytes, w.in, w.nbits, q.data());
+    twolevel_row_codes(w, o, q.data());
     float* row = out + (o - o0) * ld;
     for (int64_t i = 0; i < w.in; ++i) {
       const int64_t j = i / w.group;
@@ -180,6 +238,7 @@ TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows
   // The VNNI variant sums the int8 x it multiplies instead (the zero term must match it).
   if (use_vnni()) {
     twolevel_quantize_x_vnni(&p);
+    if (w.interleaved) twolevel_interleave_x_vnni(&p);
     return p;
   }
   const int64_t G = w.groups(), g = w.group;
@@ -200,7 +259,7 @@ void twolevel_gemv_scalar(const TwoLevelView& w, const TwoLevelX& xp, float* y, 
   std::vector<uint8_t> q(static_cast<size_t>(w.in));
   for (int64_t o = o0; o < o1; ++o) {
     twolevel_row_meta(w, o, s.data(), z.data());
-    twolevel_unpack_codes_row(w.codes + o * w.code_row_bytes, w.in, w.nbits, q.data());
+    twolevel_row_codes(w, o, q.data());
     for (int64_t m = 0; m < xp.rows; ++m) {
       const float* xm = xp.x + m * w.in;
       float acc = 0;
@@ -216,6 +275,7 @@ void twolevel_gemv_scalar(const TwoLevelView& w, const TwoLevelX& xp, float* y, 
 
 void twolevel_gemv(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
                    int64_t o1) {
+  if (!x.q.empty() && w.interleaved) return twolevel_interleaved_gemv_vnni(w, x, y, ldy, o0, o1);
   if (!x.q.empty()) return twolevel_gemv_vnni(w, x, y, ldy, o0, o1);
   twolevel_gemv_scalar(w, x, y, ldy, o0, o1);
 }

@@ -7,6 +7,13 @@
 //   4-bit: 32 bytes, byte b holds code b (low nibble) and code 32+b (high nibble).
 // Meta codes of a row: sub-group j's scale code then zero code, bit-packed LSB first.
 // Super pairs: fp16 (d, e) per super-group. ŵ = d·sq · (q − e·zq).
+//
+// In memory a layer may hold its codes interleaved instead (TwoLevelView::interleaved; never on
+// disk): the Blocks64x16 order of lowbit_matrix.h, runs of 16 blocks in which one 64-byte load
+// holds 4 consecutive inputs of each of the 16 blocks. For 2-bit codes that moves the blocks'
+// 4-byte words and nothing else; for 1-bit codes each block's 8x8 bit matrix is transposed.
+// The VNNI product then adds 16 blocks per instruction with each block's sum in its own lane
+// and applies the sub-group scales once per run (twolevel_interleaved_vnni.cpp).
 #include <cstdint>
 #include <vector>
 
@@ -23,8 +30,19 @@ struct TwoLevelView {
   const uint8_t* meta = nullptr;  // [out][meta_row_bytes]
   int64_t meta_row_bytes = 0;
   const uint16_t* super = nullptr;  // fp16 [out][in / super_group][2]
+  bool interleaved = false;         // codes in the interleaved order (see above)
   int64_t groups() const { return in / group; }
 };
+
+// Whether the interleaved order has a kernel for these parameters on this CPU (AVX-512 VNNI;
+// 1- and 2-bit codes; groups of 16, 32 or 64; 4+4-bit meta; super-groups of 256): only then
+// is it worth making.
+bool twolevel_interleaves(const TwoLevelView& w);
+// One row of codes (K inputs) from the stored order to the interleaved one, or back.
+void twolevel_interleave_row(const uint8_t* stored, int64_t K, int nbits, uint8_t* out);
+void twolevel_deinterleave_row(const uint8_t* interleaved, int64_t K, int nbits, uint8_t* out);
+// Row o's codes as one byte each, whichever the order.
+void twolevel_row_codes(const TwoLevelView& w, int64_t o, uint8_t* out);
 
 int64_t twolevel_block_bytes(int nbits);  // bytes per 64 codes
 
@@ -56,6 +74,11 @@ struct TwoLevelX {
   std::vector<float> xsum;   // [rows][in / group] (VNNI: sums of the int8 x, in fp32)
   std::vector<int8_t> q;     // [rows][in] (VNNI only)
   std::vector<float> step;   // [rows][in / super_group] (VNNI only)
+  // Interleaved layers only: q's 4-byte words transposed per run of 16 blocks (word j of
+  // block b at [m][b / 16][j][b % 16], zero past the row) and the sub-group sums likewise
+  // ([m][b / 16][sub-group within the block][b % 16]), to line up with the codes' lanes.
+  std::vector<int32_t> qt;
+  std::vector<float> xsum_t;
 };
 TwoLevelX twolevel_prepare_x(const TwoLevelView& w, const float* x, int64_t rows);
 

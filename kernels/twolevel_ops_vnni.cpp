@@ -191,9 +191,14 @@ void dequantize_bf16_rows(const TwoLevelView& w, int64_t o0, int64_t o1, uint16_
   constexpr int64_t bb = 64 * NB / 8;
   const int64_t K = w.in, groups = w.groups();
   std::vector<float> s(static_cast<size_t>(groups)), z(static_cast<size_t>(groups));
+  std::vector<uint8_t> stored(w.interleaved ? static_cast<size_t>(w.code_row_bytes) : 0);
   for (int64_t o = o0; o < o1; ++o) {
     twolevel_row_meta(w, o, s.data(), z.data());
     const uint8_t* codes = w.codes + o * w.code_row_bytes;
+    if (w.interleaved) {  // back to the stored order, a row at a time (a copy of 4n-byte words)
+      twolevel_deinterleave_row(codes, K, NB, stored.data());
+      codes = stored.data();
+    }
     uint16_t* row = out + (o - o0) * ld;
     for (int64_t b = 0; b < K / 64; ++b) {
       const __m512i q = codes64<NB>(codes + b * bb);

@@ -21,7 +21,29 @@ kernels::TwoLevelView view_of(const TwoLevelPacked& p) {
   v.meta = p.meta.data_ptr<uint8_t>();
   v.meta_row_bytes = p.meta.size(1);
   v.super = reinterpret_cast<const uint16_t*>(p.super.data_ptr<at::Half>());
+  v.interleaved = p.interleaved;
   return v;
+}
+
+TwoLevelPacked with_interleaved_codes(const TwoLevelPacked& p, bool interleaved) {
+  if (p.interleaved == interleaved || !p.codes.device().is_cpu()) return p;
+  if (interleaved && !kernels::twolevel_interleaves(view_of(p))) return p;
+  TwoLevelPacked o = p;
+  o.interleaved = interleaved;
+  o.codes = at::empty_like(p.codes);
+  const at::Tensor src = p.codes.contiguous();
+  const int64_t rb = p.codes.size(1);
+  at::parallel_for(0, p.out, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* from = src.data_ptr<uint8_t>() + r * rb;
+      uint8_t* to = o.codes.data_ptr<uint8_t>() + r * rb;
+      if (interleaved)
+        kernels::twolevel_interleave_row(from, p.in, p.params.nbits, to);
+      else
+        kernels::twolevel_deinterleave_row(from, p.in, p.params.nbits, to);
+    }
+  });
+  return o;
 }
 
 double twolevel_bits_per_weight(const TwoLevelParams& p) {
@@ -96,8 +118,7 @@ TwoLevelTensor unpack_twolevel(const TwoLevelPacked& p) {
   const kernels::TwoLevelView v = view_of(p);
   at::parallel_for(0, p.out, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      kernels::twolevel_unpack_codes_row(v.codes + r * v.code_row_bytes, p.in, p.params.nbits,
-                                         t.codes.data_ptr<uint8_t>() + r * p.in);
+      kernels::twolevel_row_codes(v, r, t.codes.data_ptr<uint8_t>() + r * p.in);
       kernels::twolevel_unpack_meta_row(v.meta + r * v.meta_row_bytes, G, v.scale_bits, v.zero_bits,
                                         t.scale_q.data_ptr<uint8_t>() + r * G,
                                         t.zero_q.data_ptr<uint8_t>() + r * G);

@@ -53,9 +53,16 @@ struct TwoLevelPacked {
   at::Tensor codes;  // uint8 [out, code_row_bytes]
   at::Tensor meta;   // uint8 [out, meta_row_bytes]
   at::Tensor super;  // fp16 [out, in / super_group, 2]
+  // Codes in the kernels' interleaved order (kernels/twolevel_ops.h): in memory only, made
+  // where the CPU has a kernel for it; files always hold the stored order.
+  bool interleaved = false;
 };
 
 TwoLevelPacked pack_twolevel(const TwoLevelTensor& t);
+// p with its codes in the interleaved order or the stored one (a copy of the codes when the
+// order changes; meta and super shared). Interleaving where kernels::twolevel_interleaves says
+// no returns p as it is.
+TwoLevelPacked with_interleaved_codes(const TwoLevelPacked& p, bool interleaved);
 TwoLevelTensor unpack_twolevel(const TwoLevelPacked& p);
 
 // The weight [out, in] in fp32, by the formula above (the one every path uses).

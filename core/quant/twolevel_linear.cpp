@@ -22,6 +22,8 @@ TwoLevelLinear::TwoLevelLinear(TwoLevelPacked packed, at::Tensor bias, at::Scala
       bias_(bias.defined() ? bias.to(compute_dtype) : bias),
       compute_dtype_(compute_dtype),
       rotation_(rotation) {
+  // The decode kernel's order where this CPU has one (files keep the stored order).
+  p_ = with_interleaved_codes(p_, true);
   // Streamed every decoded token: on huge pages (core/base/huge_pages.h) when on the CPU.
   for (at::Tensor* t : {&p_.codes, &p_.meta, &p_.super})
     *t = t->device().is_cpu() ? copy_to_huge_pages(*t) : t->contiguous();
@@ -122,7 +124,7 @@ twolevel_state_layout(const std::vector<int64_t>& shape, const TwoLevelParams& p
 }
 
 std::vector<std::pair<std::string, at::Tensor>> twolevel_state_dict(const TwoLevelLinear& layer) {
-  const TwoLevelPacked& p = layer.packed();
+  const TwoLevelPacked p = with_interleaved_codes(layer.packed(), false);  // the stored order
   const TwoLevelParams& q = p.params;
   std::vector<int32_t> params = {q.nbits,     static_cast<int32_t>(q.group),       q.scale_bits,
                                  q.zero_bits, static_cast<int32_t>(q.super_group), kFormatVersion};

@@ -35,6 +35,8 @@ class TwoLevelLinear final : public Linear {
   void row_product(const float* x, float* y, int64_t o0, int64_t o1) const override;
 
   at::Tensor dequantized(at::ScalarType dtype = at::kFloat) const;
+  // Codes possibly interleaved (TwoLevelPacked::interleaved); twolevel_state_dict stores them
+  // in the file's order.
   const TwoLevelPacked& packed() const { return p_; }
   const at::Tensor& bias() const { return bias_; }
   const Rotation& rotation() const { return rotation_; }

@@ -13,6 +13,7 @@
 #include "core/quant/twolevel_linear.h"
 #include "core/quant/twolevel_solver.h"
 #include "kernels/decode_ops.h"
+#include "kernels/lowbit_matrix.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 
@@ -117,9 +118,38 @@ TEST(TwoLevel, SolverRefusesShapesAndValuesThatDoNotFit) {
   }
 }
 
+TEST(TwoLevel, InterleavedCodesRoundTripAndDecodeAlike) {
+  // 1280 inputs: one whole run of 16 blocks and a short one of 4.
+  for (const TwoLevelParams& p : preset_params()) {
+    const TwoLevelPacked stored = pack_twolevel(quantize_twolevel(weights(24, 1280, 7), p, "w"));
+    const TwoLevelPacked mixed = with_interleaved_codes(stored, true);
+    if (!mixed.interleaved) {  // no kernel for it here: nothing changes
+      EXPECT_TRUE(mixed.codes.is_same(stored.codes));
+      continue;
+    }
+    EXPECT_FALSE(at::equal(mixed.codes, stored.codes)) << p.nbits << "-bit g" << p.group;
+    EXPECT_TRUE(at::equal(with_interleaved_codes(mixed, false).codes, stored.codes));
+    EXPECT_TRUE(at::equal(unpack_twolevel(mixed).codes, unpack_twolevel(stored).codes));
+    EXPECT_TRUE(at::equal(dequantize_twolevel(mixed), dequantize_twolevel(stored)));
+    // Every code where the interleaved order puts it (lowbit_matrix.h, blocks64x16_slot).
+    const at::Tensor codes = unpack_twolevel(stored).codes;
+    const auto want = codes.accessor<uint8_t, 2>();
+    const auto have = mixed.codes.accessor<uint8_t, 2>();
+    const int64_t blocks = 1280 / 64;
+    int64_t misplaced = 0;
+    for (int64_t o = 0; o < 24; ++o)
+      for (int64_t i = 0; i < 1280; ++i) {
+        const kernels::CodeSlot s = kernels::blocks64x16_slot(p.nbits, blocks, i / 64, i % 64);
+        misplaced += ((have[o][s.byte] >> s.shift) & ((1 << p.nbits) - 1)) != want[o][i];
+      }
+    EXPECT_EQ(misplaced, 0) << p.nbits << "-bit g" << p.group;
+  }
+}
+
 TEST(TwoLevel, ProductMatchesDequantizeThenMatmul) {
   for (const TwoLevelParams& p : preset_params()) {
-    const int64_t out = 72, in = 2 * std::max<int64_t>(p.super_group, 256);
+    // Whole and short runs of 16 blocks for the interleaved kernel.
+    const int64_t out = 72, in = p.nbits <= 2 ? 1280 : 2 * std::max<int64_t>(p.super_group, 256);
     at::Tensor w = weights(out, in, 11);
     at::Tensor bias = at::randn({out}) * 0.1;
     TwoLevelLinear layer(pack_twolevel(quantize_twolevel(w, p, "w")), bias, at::kFloat);
@@ -231,7 +261,7 @@ TEST(TwoLevel, QuantizedModelRoundTripsBitExactlyThroughSaveAndLoad) {
     const TwoLevelPacked fresh = pack_twolevel(quantize_twolevel(w, twolevel_params(*cfg_m), m));
     auto loaded = load_twolevel_linear(out, m, w.size(0), w.size(1), false, at::kFloat);
     EXPECT_EQ(loaded->packed().params, fresh.params);
-    EXPECT_TRUE(at::equal(loaded->packed().codes, fresh.codes)) << m;
+    EXPECT_TRUE(at::equal(with_interleaved_codes(loaded->packed(), false).codes, fresh.codes)) << m;
     EXPECT_TRUE(at::equal(loaded->packed().meta, fresh.meta)) << m;
     EXPECT_TRUE(at::equal(loaded->packed().super, fresh.super)) << m;
     EXPECT_EQ(loaded->packed().params.nbits, std::string(m).ends_with("down_proj") ? 3 : 2);
