@@ -128,6 +128,7 @@ QuantizePage::QuantizePage(Workspace& ws, QSettings& settings, QWidget* parent)
     c->addItem(tr("kept as stored"), 0);
     c->addItem(tr("8-bit (group 128)"), 8);
     c->addItem(tr("4-bit (group 64)"), 4);
+    c->addItem(tr("chosen by the budget planner"), kPlannerChooses);
     c->setToolTip(tip);
     return c;
   };
@@ -340,8 +341,9 @@ void QuantizePage::save_settings() {
   settings_.setValue("quantize/optimizer", optimizer_->currentText());
   settings_.setValue("quantize/iters", iters_->value());
   settings_.setValue("quantize/round_zero", round_zero_->isChecked());
-  settings_.setValue("quantize/lm_head_bits", lm_head_bits());
-  settings_.setValue("quantize/embed_bits", embed_bits());
+  // The boxes as set ("chosen by the budget planner" stays that), not the bits they stand for.
+  settings_.setValue("quantize/lm_head_bits", lm_head_->currentData().toInt());
+  settings_.setValue("quantize/embed_bits", embed_->currentData().toInt());
   settings_.setValue("quantize/budget_gb", budget_->value());
 }
 
@@ -593,7 +595,8 @@ void QuantizePage::set_lm_head_bits(int bits) {
 }
 
 int QuantizePage::lm_head_bits() const {
-  return lm_head_->currentData().toInt();
+  const int v = lm_head_->currentData().toInt();
+  return v == kPlannerChooses ? planned_lm_head_ : v;
 }
 
 void QuantizePage::set_embed_bits(int bits) {
@@ -602,7 +605,14 @@ void QuantizePage::set_embed_bits(int bits) {
 }
 
 int QuantizePage::embed_bits() const {
-  return embed_->currentData().toInt();
+  const int v = embed_->currentData().toInt();
+  return v == kPlannerChooses ? planned_embed_ : v;
+}
+
+void QuantizePage::show_planned(QComboBox* box, int bits) {
+  const int i = box->findData(kPlannerChooses);
+  box->setItemText(i, bits ? tr("chosen by the budget planner: %1-bit").arg(bits)
+                           : tr("chosen by the budget planner: kept"));
 }
 
 QString QuantizePage::calibration() const {
@@ -698,8 +708,10 @@ void QuantizePage::plan_for_budget() {
   BudgetOptions bo = planner_options_;
   bo.total_bytes = budget_->value() * 1e9;
   bo.bits_per_weight.reset();
-  // The planner chooses the output matrix and an untied embedding; the boxes show its choice.
-  bo.lm_head_bits = bo.embed_bits = -1;
+  // The output matrix and an untied embedding: as the boxes fix them, or, where a box says so,
+  // chosen by the planner (BudgetOptions: -1).
+  bo.lm_head_bits = lm_head_->currentData().toInt();
+  bo.embed_bits = embed_->currentData().toInt();
   auto result = std::make_shared<BudgetPlan>();
   disconnect(runner_, &JobRunner::finished, this, nullptr);
   connect(
@@ -713,8 +725,16 @@ void QuantizePage::plan_for_budget() {
         }
         editor_->set_rules(result->plan.overrides);
         preset_->setCurrentIndex(preset_->count() - 1);  // custom
-        if (result->lm_head) set_lm_head_bits(result->plan.lm_head_bits);
-        if (result->embed) set_embed_bits(result->plan.embed_bits);
+        // A box the planner chose for stays "chosen by the budget planner" and names the choice.
+        if (lm_head_->currentData().toInt() == kPlannerChooses) {
+          planned_lm_head_ = result->plan.lm_head_bits;
+          show_planned(lm_head_, planned_lm_head_);
+        }
+        if (embed_->currentData().toInt() == kPlannerChooses) {
+          planned_embed_ = result->plan.embed_bits;
+          show_planned(embed_, planned_embed_);
+        }
+        update_size();
         const int head = result->plan.lm_head_bits;
         status_->setText(
             tr("Planned %1 layers at %2 bits/weight, meta included, lm_head %3; predicted %4 %5.")

@@ -47,7 +47,10 @@ class QuantizePage : public QWidget {
   // A statistics file of `hqq calibrate`; empty: calibration-free (the default).
   void set_calibration(const QString& file);
   QString calibration() const;
-  // lm_head stored at 8 or 4 bits, or 0: kept as stored (the default).
+  // lm_head stored at 8 or 4 bits, 0: kept as stored (the default), or kPlannerChooses: the
+  // budget planner's last choice (kept until it has planned). lm_head_bits() is the bits the
+  // plan gets, the planner's choice where the box leaves it to the planner.
+  static constexpr int kPlannerChooses = -1;
   void set_lm_head_bits(int bits);
   int lm_head_bits() const;
   void set_embed_bits(int bits);  // the same for the token embeddings
@@ -97,7 +100,10 @@ class QuantizePage : public QWidget {
   QSettings& settings_;
   JobRunner* runner_ = nullptr;
   QComboBox *preset_, *bits_, *group_, *axis_, *optimizer_;
-  QComboBox *lm_head_, *embed_;  // kept / 8-bit / 4-bit (QuantPlan::lm_head_bits, embed_bits)
+  // kept / 8-bit / 4-bit / planner's choice (QuantPlan::lm_head_bits, embed_bits)
+  QComboBox *lm_head_, *embed_;
+  int planned_lm_head_ = 0, planned_embed_ = 0;  // the planner's last choices
+  void show_planned(QComboBox* box, int bits);
   QSpinBox* iters_;
   QCheckBox* round_zero_;
   PlanEditor* editor_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <qcustomplot.h>
+#include <QComboBox>
 #include <QDir>
 #include <QFile>
 #include <QTest>
@@ -188,34 +189,42 @@ TEST(Workflow, TheBudgetPlannerFillsThePlanWithinTheBudget) {
   o.candidates = hqq::plan_candidates_from_list("2bit-g64,2bit-tl-g16,3bit-tl-g32-rot,4bit-g64");
   o.probe = {.sequences = 1, .length = 48, .seed = 0};
   q->set_planner_options(o);
+  // The user fixed the output matrix at 4 bits: the planner plans the rest around it and the
+  // box keeps the user's choice (with room to spare it would keep the matrix or take 8 bits).
+  q->set_lm_head_bits(4);
   q->plan_for_budget();
   ASSERT_TRUE(wait_job(q->runner()));
   EXPECT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
   EXPECT_TRUE(q->status_text().contains("predicted KL divergence")) << q->status_text();
   EXPECT_EQ(q->plan_editor()->rows(), 28);  // one override per layer
-  // The whole-model budget chose the output matrix too, and the page shows that choice.
-  EXPECT_TRUE(q->status_text().contains("lm_head")) << q->status_text();
-  // (what the planner chose, in the status, is what the page's lm_head box now holds)
-  const int head = q->lm_head_bits();
-  EXPECT_TRUE(q->status_text().contains(head ? QString("lm_head %1-bit").arg(head)
-                                             : QString("lm_head kept")))
-      << q->status_text() << " box " << head;
+  EXPECT_TRUE(q->status_text().contains("lm_head 4-bit")) << q->status_text();
+  EXPECT_EQ(q->lm_head_bits(), 4);
+  EXPECT_EQ(q->plan().lm_head_bits, 4);
   // The live size now describes the planned model, and it fits.
   const QString size = q->size_text();
   const double mb = size.section("model ", 1).section(" MB", 0, 0).toDouble();
-  EXPECT_GT(mb, 3.0) << size;
+  EXPECT_GT(mb, 1.0) << size;  // the 4.2 MB fp32 matrix at 4 bits: about 0.6 MB
   EXPECT_LE(mb, 6.5) << size;
   screenshot_page(w, MainWindow::kQuantize, "page_quantize_budget");
   // 2.3 MB: less than the 4.2 MB fp32 tied embedding, so the planner must quantize that one
   // matrix, and the page's lm_head box and live size follow its choice.
+  // Both boxes left to the planner: they stay so and name what it chose.
   q->set_budget_gb(0.0023);
+  q->set_lm_head_bits(hqq::ui::QuantizePage::kPlannerChooses);
+  q->set_embed_bits(hqq::ui::QuantizePage::kPlannerChooses);
   q->plan_for_budget();
   ASSERT_TRUE(wait_job(q->runner()));
   ASSERT_TRUE(q->status_text().startsWith("Planned 28 layers")) << q->status_text();
   const int quantized_head = q->lm_head_bits();
   EXPECT_NE(quantized_head, 0);
+  EXPECT_EQ(q->plan().lm_head_bits, quantized_head);
   EXPECT_TRUE(q->status_text().contains(QString("lm_head %1-bit").arg(quantized_head)))
       << q->status_text();
+  auto* box = q->findChild<QComboBox*>("lm_head");
+  ASSERT_NE(box, nullptr);
+  EXPECT_EQ(box->currentData().toInt(), hqq::ui::QuantizePage::kPlannerChooses);
+  EXPECT_EQ(box->currentText(),
+            QString("chosen by the budget planner: %1-bit").arg(quantized_head));
   const double small = q->size_text().section("model ", 1).section(" MB", 0, 0).toDouble();
   EXPECT_GT(small, 1.0) << q->size_text();
   EXPECT_LE(small, 2.3) << q->size_text();
