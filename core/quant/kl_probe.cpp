@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/base/error.h"
+#include "core/base/on_exit.h"
 
 namespace hqq {
 
@@ -34,15 +35,8 @@ double KlProbe::kl_with(const std::string& module, const at::Tensor& w_hat) {
     if (!dense) throw Error("KL probe: '" + module + "' is not a dense layer");
     std::unique_ptr<Linear> original = std::move(*s.slot);
     *s.slot = std::make_unique<DenseLinear>(w_hat.to(model_.dtype()), dense->bias());
-    at::Tensor lp;
-    try {
-      lp = logp();
-    } catch (...) {
-      *s.slot = std::move(original);
-      throw;
-    }
-    *s.slot = std::move(original);
-    return kl_of(lp);
+    const OnExit restore([&] { *s.slot = std::move(original); });
+    return kl_of(logp());
   }
   throw Error("KL probe: the model has no layer '" + module + "'");
 }
@@ -56,20 +50,14 @@ double KlProbe::kl_with_embedding(const at::Tensor& w_hat) {
   at::NoGradGuard no_grad;
   for (auto& [name, t] : model_.named_parameters()) {
     if (name != "model.embed_tokens.weight") continue;
-    at::Tensor original = *t;
+    const at::Tensor original = *t;
     *t = w_hat.to(model_.dtype());
     model_.retie_embeddings();
-    at::Tensor lp;
-    try {
-      lp = logp();
-    } catch (...) {
+    const OnExit restore([&] {
       *t = original;
       model_.retie_embeddings();
-      throw;
-    }
-    *t = original;
-    model_.retie_embeddings();
-    return kl_of(lp);
+    });
+    return kl_of(logp());
   }
   throw Error("KL probe: the model has no dense embedding matrix");
 }
