@@ -36,10 +36,10 @@ inline __m512i lane_meta(const uint8_t* m, int64_t n) {
   return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes, m));
 }
 
-// NB-bit codes, sub-groups of 64 / GB inputs, M activation rows.
+// NB-bit codes, sub-groups of 64 / GB inputs, activation rows [m0, m0 + M).
 template <int NB, int GB, int M>
-void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
-               int64_t o1) {
+void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, int64_t m0, float* y, int64_t ldy,
+               int64_t o0, int64_t o1) {
   constexpr int S = 8 / NB;           // planes per byte
   constexpr int V = 2 * NB;           // 64-byte vectors per run
   constexpr int A = S > GB ? S : GB;  // int32 accumulators: one per (plane, sub-group) pair
@@ -75,7 +75,7 @@ void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
       const __m512 d = _mm512_permutexvar_ps(super_d, de);
       const __m512 dxe = _mm512_mul_ps(d, _mm512_permutexvar_ps(super_e, de));
       for (int m = 0; m < M; ++m) {
-        const int32_t* xr = x.qt.data() + (m * runs + r) * 256;
+        const int32_t* xr = x.qt.data() + ((m0 + m) * runs + r) * 256;
         __m512i ai[A];
         static_for<A>([&](auto a) { ai[a.value] = _mm512_setzero_si512(); });
         static_for<V>([&](auto v) {
@@ -97,7 +97,7 @@ void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
           u = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[a.value]), sq, u);
         });
         // Σ sq · zq · X over the lanes' sub-groups (X: sums of x_q, step included).
-        const float* xs = x.xsum_t.data() + (m * runs + r) * GB * 16;
+        const float* xs = x.xsum_t.data() + ((m0 + m) * runs + r) * GB * 16;
         __m512 z = _mm512_setzero_ps();
         static_for<GB>([&](auto gi) {
           const __m512 sq = _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi.value), iota);
@@ -107,20 +107,23 @@ void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy,
         const __m512 step = _mm512_permutexvar_ps(
             super_s,
             _mm512_castps128_ps512(_mm_maskz_loadu_ps(static_cast<__mmask8>((1u << (n / 4)) - 1u),
-                                                      x.step.data() + m * supers + r * 4)));
+                                                      x.step.data() + (m0 + m) * supers + r * 4)));
         acc[m] = _mm512_fmadd_ps(u, _mm512_mul_ps(d, step), acc[m]);
         zacc[m] = _mm512_fmadd_ps(z, dxe, zacc[m]);
       }
     }
     for (int m = 0; m < M; ++m)
-      y[m * ldy + o] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[m], zacc[m]));
+      y[(m0 + m) * ldy + o] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[m], zacc[m]));
   }
 }
 
 template <int NB, int GB>
 void gemv_g(const TwoLevelView& w, const TwoLevelX& x, float* y, int64_t ldy, int64_t o0,
             int64_t o1) {
-  with_rows(x.rows, [&](auto M) { gemv_rows<NB, GB, M.value>(w, x, y, ldy, o0, o1); });
+  // Up to kMaxGemvRows rows per pass over the codes, as many passes as it takes.
+  for (int64_t m0 = 0; m0 < x.rows; m0 += kMaxGemvRows)
+    with_rows(std::min<int64_t>(kMaxGemvRows, x.rows - m0),
+              [&](auto M) { gemv_rows<NB, GB, M.value>(w, x, m0, y, ldy, o0, o1); });
 }
 
 template <int NB>

@@ -14,6 +14,7 @@
 #include "core/quant/twolevel_solver.h"
 #include "kernels/decode_ops.h"
 #include "kernels/lowbit_matrix.h"
+#include "kernels/lowbit_ops.h"
 #include "tests/test_support.h"
 #include "tests/unit/quantize_support.h"
 
@@ -143,6 +144,20 @@ TEST(TwoLevel, InterleavedCodesRoundTripAndDecodeAlike) {
         misplaced += ((have[o][s.byte] >> s.shift) & ((1 << p.nbits) - 1)) != want[o][i];
       }
     EXPECT_EQ(misplaced, 0) << p.nbits << "-bit g" << p.group;
+    // More rows than one pass of the kernel takes (kMaxGemvRows): every row is x_q · ŵ.
+    const kernels::TwoLevelView v = view_of(mixed);
+    const int64_t rows = kernels::kMaxGemvRows + 3;
+    at::Tensor x = at::randn({rows, 1280});
+    const kernels::TwoLevelX xp = kernels::twolevel_prepare_x(v, x.data_ptr<float>(), rows);
+    at::Tensor y = at::empty({rows, 24});
+    kernels::twolevel_gemv(v, xp, y.data_ptr<float>(), 24, 0, 24);
+    at::Tensor xq = at::empty({rows, 1280});
+    for (int64_t i = 0; i < rows * 1280; ++i)
+      xq.data_ptr<float>()[i] = static_cast<float>(xp.q[static_cast<size_t>(i)]) *
+                                xp.step[static_cast<size_t>(i / p.super_group)];
+    const at::Tensor ref = at::matmul(xq, dequantize_twolevel(stored).t());
+    EXPECT_LT(((y - ref).norm() / ref.norm()).item<double>(), 2e-6)
+        << p.nbits << "-bit g" << p.group;
   }
 }
 
