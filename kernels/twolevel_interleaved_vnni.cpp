@@ -74,6 +74,19 @@ void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, int64_t m0, float* y, 
           _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << (n / 2)) - 1u), sp + r * 8)));
       const __m512 d = _mm512_permutexvar_ps(super_d, de);
       const __m512 dxe = _mm512_mul_ps(d, _mm512_permutexvar_ps(super_e, de));
+      // The lanes' scales per accumulator (the plane's 2^(NB·p) folded in through the table)
+      // and sq · zq per sub-group: the same for every activation row.
+      __m512 sq[A], sz[GB];
+      static_for<A>([&](auto a) {
+        constexpr int p = plane_of(a.value), gi = group_of(a.value);
+        const __m512 table = _mm512_mul_ps(iota, _mm512_set1_ps(1.0f / float(1 << (NB * p))));
+        sq[a.value] = _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi), table);
+      });
+      static_for<GB>([&](auto gi) {
+        sz[gi.value] =
+            _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi.value), iota),
+                          _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi.value + 4), iota));
+      });
       for (int m = 0; m < M; ++m) {
         const int32_t* xr = x.qt.data() + ((m0 + m) * runs + r) * 256;
         __m512i ai[A];
@@ -88,21 +101,13 @@ void gemv_rows(const TwoLevelView& w, const TwoLevelX& x, int64_t m0, float* y, 
             ai[a] = _mm512_dpbusd_epi32(ai[a], q, _mm512_loadu_si512(xr + 16 * j));
           });
         });
-        // Σ sq · q · x_q per lane; the plane's 2^(NB·p) comes back through the table.
-        __m512 u = _mm512_setzero_ps();
-        static_for<A>([&](auto a) {
-          constexpr int p = plane_of(a.value), gi = group_of(a.value);
-          const __m512 table = _mm512_mul_ps(iota, _mm512_set1_ps(1.0f / float(1 << (NB * p))));
-          const __m512 sq = _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi), table);
-          u = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[a.value]), sq, u);
-        });
-        // Σ sq · zq · X over the lanes' sub-groups (X: sums of x_q, step included).
+        // Σ sq · q · x_q per lane, and Σ sq · zq · X over its sub-groups (X: sums of x_q).
+        __m512 u = _mm512_setzero_ps(), z = _mm512_setzero_ps();
+        static_for<A>(
+            [&](auto a) { u = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[a.value]), sq[a.value], u); });
         const float* xs = x.xsum_t.data() + ((m0 + m) * runs + r) * GB * 16;
-        __m512 z = _mm512_setzero_ps();
         static_for<GB>([&](auto gi) {
-          const __m512 sq = _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi.value), iota);
-          const __m512 zq = _mm512_permutexvar_ps(_mm512_srli_epi32(mt, 8 * gi.value + 4), iota);
-          z = _mm512_fmadd_ps(_mm512_mul_ps(sq, zq), _mm512_loadu_ps(xs + 16 * gi.value), z);
+          z = _mm512_fmadd_ps(sz[gi.value], _mm512_loadu_ps(xs + 16 * gi.value), z);
         });
         const __m512 step = _mm512_permutexvar_ps(
             super_s,

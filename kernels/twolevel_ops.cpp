@@ -184,7 +184,7 @@ void twolevel_row_codes(const TwoLevelView& w, int64_t o, uint8_t* out) {
 bool twolevel_interleaves(const TwoLevelView& w) {
   return use_vnni() && (w.nbits == 1 || w.nbits == 2) &&
          (w.group == 16 || w.group == 32 || w.group == 64) && w.scale_bits == 4 &&
-         w.zero_bits == 4 && w.super_group == 256 && w.in % 256 == 0;
+         w.zero_bits == 4 && w.super_group == 256;
 }
 
 void twolevel_row_meta(const TwoLevelView& w, int64_t o, float* s, float* z) {

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "core/base/error.h"
+#include "core/base/huge_pages.h"
 #include "kernels/twolevel_ops.h"
 
 namespace hqq {
@@ -30,7 +31,8 @@ TwoLevelPacked with_interleaved_codes(const TwoLevelPacked& p, bool interleaved)
   if (interleaved && !kernels::twolevel_interleaves(view_of(p))) return p;
   TwoLevelPacked o = p;
   o.interleaved = interleaved;
-  o.codes = at::empty_like(p.codes);
+  // Where it lives on: on huge pages, as TwoLevelLinear keeps its codes (no second copy).
+  o.codes = empty_on_huge_pages(p.codes.sizes().vec(), at::kByte);
   const at::Tensor src = p.codes.contiguous();
   const int64_t rb = p.codes.size(1);
   at::parallel_for(0, p.out, 64, [&](int64_t r0, int64_t r1) {

@@ -59,9 +59,9 @@ struct TwoLevelPacked {
 };
 
 TwoLevelPacked pack_twolevel(const TwoLevelTensor& t);
-// p with its codes in the interleaved order or the stored one (a copy of the codes when the
-// order changes; meta and super shared). Interleaving where kernels::twolevel_interleaves says
-// no returns p as it is.
+// p with its codes in the interleaved order or the stored one (a copy of the codes, on huge
+// pages, when the order changes; meta and super shared). Interleaving where
+// kernels::twolevel_interleaves says no returns p as it is.
 TwoLevelPacked with_interleaved_codes(const TwoLevelPacked& p, bool interleaved);
 TwoLevelTensor unpack_twolevel(const TwoLevelPacked& p);
 

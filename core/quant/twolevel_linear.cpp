@@ -22,11 +22,16 @@ TwoLevelLinear::TwoLevelLinear(TwoLevelPacked packed, at::Tensor bias, at::Scala
       bias_(bias.defined() ? bias.to(compute_dtype) : bias),
       compute_dtype_(compute_dtype),
       rotation_(rotation) {
-  // The decode kernel's order where this CPU has one (files keep the stored order).
-  p_ = with_interleaved_codes(p_, true);
+  // The decode kernel's order where this CPU has one (files keep the stored order); the new
+  // codes are this layer's own, already on huge pages.
+  TwoLevelPacked q = with_interleaved_codes(p_, true);
+  const bool own_codes = !q.codes.is_same(p_.codes);
+  p_ = std::move(q);
   // Streamed every decoded token: on huge pages (core/base/huge_pages.h) when on the CPU.
-  for (at::Tensor* t : {&p_.codes, &p_.meta, &p_.super})
+  for (at::Tensor* t : {&p_.codes, &p_.meta, &p_.super}) {
+    if (t == &p_.codes && own_codes) continue;
     *t = t->device().is_cpu() ? copy_to_huge_pages(*t) : t->contiguous();
+  }
 }
 
 kernels::TwoLevelView TwoLevelLinear::view() const {
